@@ -1,0 +1,364 @@
+"""Typed experiment configuration loaded from YAML.
+
+Every section is a dataclass; :func:`load_config` builds them from a YAML file and validates the
+result, so a typo or an impossible value fails at load time with one line naming the key (for
+example ``multi_shape.yaml: isb.shapes[0]: 21x10 does not fit the 20x20 stride-32 grid``).
+
+This module is TF-free: the runtime and the CLI read configs without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any, List, Literal, Optional, Tuple
+
+import yaml
+
+VARIANTS = ("single_branch", "single_shape", "single_shape_plus", "multi_shape")
+Shape = Tuple[int, int]
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range; the message names the key."""
+
+
+@dataclass
+class AnchorConfig:
+    """TF OD API ``ssd_anchor_generator`` parameters (thesis eq. 3.1)."""
+
+    num_layers: int = 6
+    min_scale: float = 0.2
+    max_scale: float = 0.95
+    aspect_ratios: List[float] = field(default_factory=lambda: [1.0, 2.0, 0.5, 3.0, 1.0 / 3.0])
+    interpolated_scale_aspect_ratio: float = 1.0
+    reduce_boxes_in_lowest_layer: bool = True
+
+
+@dataclass
+class ModelConfig:
+    """Detector: backbone, input and classes."""
+
+    input_size: Shape = (640, 640)
+    depth_multiplier: float = 1.0
+    class_names: List[str] = field(default_factory=lambda: ["person"])
+    # softmax over [background, classes...] as in the thesis; sigmoid per class as in the TF zoo
+    # detector (keeps the imported COCO scores unchanged).
+    score_converter: Literal["softmax", "sigmoid"] = "softmax"
+    box_scale_factors: List[float] = field(default_factory=lambda: [10.0, 10.0, 5.0, 5.0])
+    anchors: AnchorConfig = field(default_factory=AnchorConfig)
+
+    @property
+    def num_classes(self) -> int:
+        """Foreground classes (the class head has one more column, for background)."""
+        return len(self.class_names)
+
+    @property
+    def grid(self) -> Shape:
+        """The stride-32 feature map size (h, w) from which the ISB crops."""
+        return (self.input_size[0] // 32, self.input_size[1] // 32)
+
+
+@dataclass
+class ISBConfig:
+    """Instance segmentation branches (thesis 3.1.2-3.1.5).
+
+    ``shapes`` are (h, w) in stride-32 cells: the exact shapes of the Single-Shape branches, the
+    size thresholds of Multi-Shape, or the one branch input shape of Single-Branch.
+    """
+
+    variant: Literal["single_branch", "single_shape", "single_shape_plus", "multi_shape"] = (
+        "multi_shape")
+    shapes: List[Shape] = field(default_factory=lambda: [(10, 10)])
+    rest_shape: Optional[Shape] = None  # Single-Shape+: the resizing branch for remaining boxes
+    pool: int = 1  # Single-Branch crops pool x the branch shape, then max-pools (Mask R-CNN style)
+    fcn: Literal[8, 16, 32] = 8
+    depth: int = 128
+    upsample_depth: int = 32
+    boxes_per_branch: int = 30
+    mask_size: Optional[int] = None  # side of the per-detection mask output; None: native max
+
+    @property
+    def stride(self) -> int:
+        """Stride of the branch output relative to the input image (32, 16 or 8)."""
+        return self.fcn
+
+    @property
+    def out_factor(self) -> int:
+        """Branch output cells per stride-32 input cell."""
+        return 32 // self.fcn
+
+
+@dataclass
+class PostprocessConfig:
+    """Decode and non-maximum suppression inside the inference graph."""
+
+    max_detections: int = 100
+    pre_nms_top_k: int = 400
+    iou_threshold: float = 0.6
+    score_threshold: float = 1e-3
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters (thesis 3.2.1)."""
+
+    batch_size: int = 6
+    gradient_accumulation_steps: int = 4
+    learning_rate: float = 4e-5
+    decay_steps: int = 10000
+    decay_rate: float = 0.75
+    mask_loss_weight: float = 150.0
+    box_loss_weight: float = 1.0
+    class_loss_weight: float = 1.0
+    negative_ratio: float = 3.0
+    steps: int = 10000
+    freeze_batch_norm: bool = True
+    freeze_backbone: bool = False
+
+
+@dataclass
+class ThesisReference:
+    """Figures the thesis reports for this experiment (for side-by-side printing)."""
+
+    params: Optional[int] = None
+    ap50: Optional[float] = None
+    table: Optional[str] = None
+
+
+@dataclass
+class Config:
+    """One experiment."""
+
+    name: str = "unnamed"
+    description: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    isb: ISBConfig = field(default_factory=ISBConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    thesis: ThesisReference = field(default_factory=ThesisReference)
+
+    def to_dict(self) -> dict:
+        """Plain-Python form (lists, not tuples) that round-trips through YAML and JSON."""
+        return _to_plain(dataclasses.asdict(self))
+
+
+def _to_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Building dataclasses from plain dicts, with key-naming errors.
+
+
+def _parse_shape(value: Any, key: str) -> Shape:
+    if isinstance(value, str) and "x" in value:
+        parts = value.lower().split("x")
+    elif isinstance(value, int) and not isinstance(value, bool):
+        parts = [value, value]
+    else:
+        parts = value
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2:
+        raise ConfigError(f"{key}: expected a shape [h, w] or 'HxW', got {value!r}")
+    try:
+        h, w = (int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected integer sizes, got {value!r}") from None
+    if h <= 0 or w <= 0:
+        raise ConfigError(f"{key}: sizes must be positive, got {value!r}")
+    return (h, w)
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], key)
+    if tp == Shape:
+        return _parse_shape(value, key)
+    if origin is Literal:
+        if value not in args:
+            allowed = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"{key}: {value!r} is not one of {allowed}")
+        return value
+    if origin in (list, List):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} for {key}")
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name in names:
+        if name in data:
+            where = f"{prefix}.{name}" if prefix else name
+            kwargs[name] = _convert(data[name], hints[name], where)
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Semantic validation.
+
+
+def _fmt(shape: Shape) -> str:
+    return f"{shape[0]}x{shape[1]}"
+
+
+def validate(cfg: Config) -> Config:
+    """Check the values that types alone cannot; raise :class:`ConfigError` naming the key."""
+    m, isb, pp = cfg.model, cfg.isb, cfg.postprocess
+    for i, side in enumerate(m.input_size):
+        if side % 32:
+            raise ConfigError(
+                f"model.input_size: {side} is not a multiple of 32 (the stride-32 map must not be "
+                f"padded; try {max(32, round(side / 32) * 32)})")
+    if m.depth_multiplier <= 0 or m.depth_multiplier > 2:
+        raise ConfigError(f"model.depth_multiplier: {m.depth_multiplier} is outside (0, 2]")
+    if not m.class_names:
+        raise ConfigError("model.class_names: at least one class is needed")
+    if len(m.box_scale_factors) != 4:
+        raise ConfigError("model.box_scale_factors: expected 4 numbers (y, x, h, w)")
+    a = m.anchors
+    if a.num_layers != 6:
+        raise ConfigError("model.anchors.num_layers: the SSD MobileNet-v1 head has 6 layers")
+    if not 0 < a.min_scale < a.max_scale:
+        raise ConfigError("model.anchors.min_scale: must be positive and below max_scale")
+    gh, gw = m.grid
+    if not isb.shapes:
+        raise ConfigError("isb.shapes: at least one branch shape is needed")
+    for i, shape in enumerate(isb.shapes):
+        if shape[0] > gh or shape[1] > gw:
+            raise ConfigError(
+                f"isb.shapes[{i}]: {_fmt(shape)} does not fit the {gh}x{gw} stride-32 grid of "
+                f"input {m.input_size[0]}x{m.input_size[1]}")
+    if len(set(isb.shapes)) != len(isb.shapes):
+        raise ConfigError("isb.shapes: the same shape is listed twice")
+    if isb.variant == "single_branch" and len(isb.shapes) != 1:
+        raise ConfigError("isb.shapes: single_branch takes exactly one branch shape")
+    if isb.variant == "single_shape_plus":
+        if isb.rest_shape is None:
+            raise ConfigError("isb.rest_shape: single_shape_plus needs the remaining-boxes shape")
+    elif isb.rest_shape is not None:
+        raise ConfigError(f"isb.rest_shape: only used by single_shape_plus, not {isb.variant}")
+    if isb.rest_shape is not None and (isb.rest_shape[0] > gh or isb.rest_shape[1] > gw):
+        raise ConfigError(
+            f"isb.rest_shape: {_fmt(isb.rest_shape)} does not fit the {gh}x{gw} stride-32 grid")
+    if isb.pool < 1:
+        raise ConfigError("isb.pool: must be >= 1")
+    if isb.pool > 1 and isb.variant != "single_branch":
+        raise ConfigError("isb.pool: crop-and-pool is the Single-Branch resize (use 1 otherwise)")
+    for name in ("depth", "upsample_depth", "boxes_per_branch"):
+        if getattr(isb, name) < 1:
+            raise ConfigError(f"isb.{name}: must be >= 1")
+    if isb.mask_size is not None and not 4 <= isb.mask_size <= 256:
+        raise ConfigError("isb.mask_size: must be between 4 and 256")
+    if pp.max_detections < 1:
+        raise ConfigError("postprocess.max_detections: must be >= 1")
+    if pp.pre_nms_top_k < pp.max_detections:
+        raise ConfigError("postprocess.pre_nms_top_k: must be >= postprocess.max_detections")
+    if not 0 < pp.iou_threshold <= 1:
+        raise ConfigError("postprocess.iou_threshold: must be in (0, 1]")
+    if not 0 <= pp.score_threshold < 1:
+        raise ConfigError("postprocess.score_threshold: must be in [0, 1)")
+    t = cfg.train
+    for name in ("batch_size", "gradient_accumulation_steps", "decay_steps", "steps"):
+        if getattr(t, name) < 1:
+            raise ConfigError(f"train.{name}: must be >= 1")
+    if t.learning_rate <= 0:
+        raise ConfigError("train.learning_rate: must be positive")
+    return cfg
+
+
+def from_dict(data: dict, source: str = "config") -> Config:
+    """Build and validate a :class:`Config` from a plain dict (e.g. a model's stored config)."""
+    try:
+        if isinstance(data, dict) and "model" in data and isinstance(data["model"], dict):
+            size = data["model"].get("input_size")
+            if isinstance(size, int) and not isinstance(size, bool):
+                data = {**data, "model": {**data["model"], "input_size": [size, size]}}
+        return validate(_build(Config, data, ""))
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Load and validate a YAML experiment config.
+
+    Args:
+        path: a YAML file, or the bare name of one in the repository's ``configs/`` folder
+            (``multi_shape`` finds ``configs/multi_shape.yaml``).
+
+    Returns:
+        The validated :class:`Config`.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or a key is unknown or out of range; the
+            message starts with the file name and names the key.
+    """
+    path = resolve_config_path(path)
+    name = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config ({err.strerror})") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: expected a mapping at the top level")
+    data.setdefault("name", os.path.splitext(name)[0])
+    return from_dict(data, source=name)
+
+
+def resolve_config_path(path: str | os.PathLike) -> str:
+    """Return ``path`` if it exists, else try ``configs/<path>.yaml`` beside the repo or CWD."""
+    path = os.fspath(path)
+    if os.path.exists(path):
+        return path
+    stem = path if path.endswith((".yaml", ".yml")) else path + ".yaml"
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for folder in (os.path.join(os.getcwd(), "configs"), os.path.join(here, "configs")):
+        candidate = os.path.join(folder, os.path.basename(stem))
+        if os.path.exists(candidate):
+            return candidate
+    return path

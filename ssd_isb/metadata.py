@@ -1,0 +1,102 @@
+"""What a model file needs to be run, stored beside it as ``<model file>.json`` (TF-free).
+
+A deployment machine gets a ``.tflite``/``.onnx``/``.engine`` file and this sidecar: input size,
+colour order and value range, the variant and class names, and the names of the output heads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional
+
+FORMAT_VERSION = 1
+OUTPUT_NAMES = ("boxes", "scores", "classes", "count", "masks", "mask_windows")
+
+
+class MetadataError(ValueError):
+    """The sidecar is missing or malformed; the message names the file."""
+
+
+@dataclass
+class ModelMetadata:
+    """Everything the runtime needs besides the weights."""
+
+    name: str
+    variant: str
+    input_size: List[int]
+    class_names: List[str]
+    mask_size: int
+    max_detections: int
+    backend_format: str = "keras"
+    quantization: str = "none"
+    # Images enter as RGB float in [0, 255] (or uint8 when quantized with integer I/O); the
+    # x / 128 - 1 normalization is inside the model.
+    input_color: str = "RGB"
+    input_range: List[float] = field(default_factory=lambda: [0.0, 255.0])
+    input_dtype: str = "float32"
+    outputs: Dict[str, str] = field(default_factory=lambda: {n: n for n in OUTPUT_NAMES})
+    mask_threshold_logit: float = 0.0
+    params: Optional[int] = None
+    config: Optional[dict] = None
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def from_config(cls, cfg, **overrides) -> "ModelMetadata":
+        """Metadata of a model built from a :class:`~ssd_isb.config.Config`."""
+        from .branches import branch_specs
+
+        if "mask_size" not in overrides:
+            factor = 32 // cfg.isb.fcn
+            overrides["mask_size"] = cfg.isb.mask_size or max(
+                factor * max(s.shape) for s in branch_specs(cfg.isb))
+        values = dict(name=cfg.name, variant=cfg.isb.variant,
+                      input_size=list(cfg.model.input_size),
+                      class_names=list(cfg.model.class_names),
+                      max_detections=cfg.postprocess.max_detections, config=cfg.to_dict())
+        values.update(overrides)
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+
+def sidecar_path(model_path: str) -> str:
+    """``model.tflite`` -> ``model.tflite.json``."""
+    return os.fspath(model_path) + ".json"
+
+
+def write_sidecar(model_path: str, meta: ModelMetadata) -> str:
+    """Write the sidecar atomically; return its path."""
+    path = sidecar_path(model_path)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(meta.to_json())
+    os.replace(tmp, path)
+    return path
+
+
+def read_sidecar(model_path: str) -> ModelMetadata:
+    """Read ``<model>.json`` (or ``<model stem>.json``) beside a model file.
+
+    Raises:
+        MetadataError: no sidecar, not JSON, or a required field is missing.
+    """
+    candidates = [sidecar_path(model_path), os.path.splitext(os.fspath(model_path))[0] + ".json"]
+    path = next((p for p in candidates if os.path.exists(p)), None)
+    if path is None:
+        raise MetadataError(f"{model_path}: no metadata sidecar (expected {candidates[0]})")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, json.JSONDecodeError) as err:
+        raise MetadataError(f"{path}: unreadable metadata ({err})") from None
+    if not isinstance(data, dict):
+        raise MetadataError(f"{path}: metadata must be a JSON object")
+    known = set(ModelMetadata.__dataclass_fields__)
+    required = {"name", "variant", "input_size", "class_names", "mask_size", "max_detections"}
+    missing = sorted(required - set(data))
+    if missing:
+        raise MetadataError(f"{path}: metadata lacks {', '.join(missing)}")
+    return ModelMetadata(**{k: v for k, v in data.items() if k in known})
