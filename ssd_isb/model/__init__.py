@@ -7,6 +7,7 @@ Importing it also registers the custom layers, so ``keras.saving.load_model(path
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep CLI output readable
 
 from .builder import (  # noqa: E402
     SSDISB, build_detector, build_inference_model, build_model, build_training_model)

@@ -20,6 +20,9 @@ CONV_DEFS = [("conv", 2, 32), ("ds", 1, 64), ("ds", 2, 128), ("ds", 1, 128), ("d
 BN_EPSILON = 1e-3
 BN_MOMENTUM = 0.9997
 MIN_DEPTH = 16
+KERNEL_INIT = "he_normal"
+# Keras counts a depthwise kernel's fan-in as 9 x channels; each output sees only 9 inputs.
+DEPTHWISE_INIT = keras.initializers.RandomNormal(stddev=(2.0 / 9.0) ** 0.5)
 
 
 def scaled_depth(depth: int, depth_multiplier: float) -> int:
@@ -28,7 +31,11 @@ def scaled_depth(depth: int, depth_multiplier: float) -> int:
 
 
 def conv_bn_relu6(x, conv: layers.Layer):
-    """conv -> BatchNorm (named after the conv) -> ReLU6."""
+    """conv -> BatchNorm (named after the conv) -> ReLU6.
+
+    Convs are built with He-normal kernels (see ``KERNEL_INIT``): with Glorot the signal of an
+    untrained model dies out over 27 ReLU6 layers, leaving constant scores.
+    """
     x = conv(x)
     x = layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
                                   name=f"{conv.name}_BatchNorm")(x)
@@ -52,14 +59,17 @@ def mobilenet_v1(x, depth_multiplier: float = 1.0) -> Dict[str, keras.KerasTenso
         if kind == "conv":
             name = f"Conv2d_{i}"
             x = conv_bn_relu6(x, layers.Conv2D(d, 3, strides=stride, padding="same",
-                                               use_bias=False, name=name))
+                                               use_bias=False, kernel_initializer=KERNEL_INIT,
+                                               name=name))
             endpoints[name] = x
             continue
         name = f"Conv2d_{i}_depthwise"
         x = conv_bn_relu6(x, layers.DepthwiseConv2D(3, strides=stride, padding="same",
-                                                    use_bias=False, name=name))
+                                                    use_bias=False,
+                                                    depthwise_initializer=DEPTHWISE_INIT, name=name))
         endpoints[name] = x
         name = f"Conv2d_{i}_pointwise"
-        x = conv_bn_relu6(x, layers.Conv2D(d, 1, use_bias=False, name=name))
+        x = conv_bn_relu6(x, layers.Conv2D(d, 1, use_bias=False, kernel_initializer=KERNEL_INIT,
+                                           name=name))
         endpoints[name] = x
     return endpoints

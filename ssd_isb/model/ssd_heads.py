@@ -12,7 +12,7 @@ from typing import List, Sequence, Tuple
 
 from keras import layers
 
-from .mobilenet import conv_bn_relu6, scaled_depth
+from .mobilenet import KERNEL_INIT, conv_bn_relu6, scaled_depth
 
 EXTRA_DEPTHS = (512, 256, 256, 128)
 
@@ -25,9 +25,9 @@ def extra_feature_maps(c32, depth_multiplier: float) -> List:
         half = scaled_depth(depth // 2, depth_multiplier)
         full = scaled_depth(depth, depth_multiplier)
         x = conv_bn_relu6(x, layers.Conv2D(
-            half, 1, use_bias=False, name=f"Conv2d_13_pointwise_1_Conv2d_{i}_1x1_{half}"))
+            half, 1, use_bias=False, kernel_initializer=KERNEL_INIT, name=f"Conv2d_13_pointwise_1_Conv2d_{i}_1x1_{half}"))
         x = conv_bn_relu6(x, layers.Conv2D(
-            full, 3, strides=2, padding="same", use_bias=False,
+            full, 3, strides=2, padding="same", use_bias=False, kernel_initializer=KERNEL_INIT,
             name=f"Conv2d_13_pointwise_2_Conv2d_{i}_3x3_s2_{full}"))
         maps.append(x)
     return maps

@@ -1,0 +1,116 @@
+"""The ``ssd-isb`` console command.
+
+Subcommands import what they need when they run, so deployment commands stay TF-free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable, Dict, List, Optional
+
+from .config import ConfigError, load_config
+
+
+def _component(layer_name: str) -> str:
+    if layer_name.startswith("BoxPredictor_"):
+        return "SSD box predictors"
+    if layer_name.startswith("Conv2d_13_pointwise_"):
+        return "SSD extra feature layers"
+    if layer_name.startswith("Conv2d_"):
+        return "MobileNet-v1 backbone"
+    return "other"
+
+
+def model_summary(cfg) -> Dict:
+    """Parameter counts by component and branch for a config (builds the Keras model)."""
+    from .branches import branch_specs
+    from .model import build_model
+    from .model.mask_head import native_mask_size
+
+    model = build_model(cfg)
+    total = model.count_params()  # builds the inference graph, and with it every branch
+    parts: Dict[str, int] = {}
+    for layer in model.detector.layers:
+        n = layer.count_params() if layer.weights else 0
+        if n:
+            key = _component(layer.name)
+            parts[key] = parts.get(key, 0) + n
+    branches = []
+    for spec, branch in zip(branch_specs(cfg.isb), model.mask_head.branches):
+        branches.append({"name": spec.name, "mode": spec.mode, "shape": list(spec.shape),
+                         "params": branch.count_params()})
+    thesis = cfg.thesis.params
+    return {
+        "name": cfg.name, "description": cfg.description,
+        "input_size": list(cfg.model.input_size), "depth_multiplier": cfg.model.depth_multiplier,
+        "grid": list(cfg.model.grid), "variant": cfg.isb.variant, "fcn": cfg.isb.fcn,
+        "boxes_per_branch": cfg.isb.boxes_per_branch,
+        "max_detections": cfg.postprocess.max_detections,
+        "mask_size": native_mask_size(cfg.isb), "components": parts, "branches": branches,
+        "params": total, "thesis_params": thesis,
+        "difference_percent": None if not thesis else round(100.0 * (total - thesis) / thesis, 2),
+        "thesis_table": cfg.thesis.table,
+    }
+
+
+def cmd_info(args) -> int:
+    cfg = load_config(args.config)
+    info = model_summary(cfg)
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    h, w = info["input_size"]
+    print(f"{info['name']}: {info['description']}")
+    print(f"input {h}x{w}, MobileNet-v1 x{info['depth_multiplier']}, stride-32 grid "
+          f"{info['grid'][0]}x{info['grid'][1]}, {info['variant']}, FCN-{info['fcn']}, "
+          f"{len(info['branches'])} branch(es) x {info['boxes_per_branch']} boxes, "
+          f"{info['max_detections']} detections, masks {info['mask_size']}x{info['mask_size']}")
+    print(f"{'component':<34}{'params':>12}")
+    for name, n in info["components"].items():
+        print(f"{name:<34}{n:>12,}")
+    for b in info["branches"]:
+        label = f"{b['name']} ({b['mode']})"
+        print(f"{label:<34}{b['params']:>12,}")
+    print(f"{'total':<34}{info['params']:>12,}")
+    if info["thesis_params"]:
+        table = f" (Table {info['thesis_table']})" if info["thesis_table"] else ""
+        print(f"{'thesis' + table:<34}{info['thesis_params']:>12,}   "
+              f"{info['difference_percent']:+.2f}%")
+    else:
+        print(f"{'thesis':<34}{'n/a':>12}   (not a thesis experiment)")
+    if args.layers:
+        from .model import build_model
+
+        build_model(cfg).inference_model.summary(line_length=110, expand_nested=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ssd-isb", description="Real-time person instance segmentation (SSD-ISB).")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("info", help="layers and parameter counts of a config, beside the thesis'")
+    p.add_argument("--config", required=True, help="YAML config (path or name in configs/)")
+    p.add_argument("--layers", action="store_true", help="also print the Keras layer summary")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+COMMANDS: Dict[str, Callable] = {"info": cmd_info}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``ssd-isb`` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as err:
+        print(f"ssd-isb {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
