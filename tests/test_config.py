@@ -1,0 +1,103 @@
+"""Config loading and validation: every experiment loads, every bad value fails with its key."""
+
+import os
+
+import pytest
+import yaml
+
+from conftest import CONFIGS, ROOT
+from ssd_isb.config import ConfigError, load_config
+
+THESIS = {
+    "single_shape": [(7, 2), (6, 3), (6, 2), (5, 3), (5, 2), (4, 3), (4, 2), (3, 3), (3, 2),
+                     (3, 1), (2, 2), (2, 1)],
+    "multi_shape": [(15, 10), (9, 4), (7, 3), (6, 3), (5, 2), (4, 2), (3, 2), (2, 2), (2, 1),
+                    (1, 1)],
+    "ms_new_shapes": [(15, 15), (10, 10), (8, 8), (6, 6), (4, 4), (2, 2), (1, 1)],
+    "ms_small_shapes": [(10, 10), (8, 6), (6, 4), (5, 3), (4, 2), (2, 2), (2, 1), (1, 1)],
+}
+EXPECTED = {"single_branch", "single_shape", "single_shape_plus", "multi_shape", "sb_mn075",
+            "sb_fcn16", "ms_mn075", "ms_fcn16", "ms_new_shapes", "ms_small_shapes",
+            "embedded_single_branch", "embedded_multi_shape"}
+
+
+def test_all_twelve_experiments_present():
+    names = {os.path.splitext(os.path.basename(p))[0] for p in CONFIGS}
+    assert names == EXPECTED
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.basename(p))
+def test_config_loads(path):
+    cfg = load_config(path)
+    assert cfg.name == os.path.splitext(os.path.basename(path))[0]
+    if cfg.name.startswith("embedded"):
+        assert cfg.model.input_size == (320, 320) and cfg.model.depth_multiplier == 0.75
+    else:
+        assert cfg.model.input_size == (640, 640) and cfg.model.grid == (20, 20)
+        assert cfg.thesis.params
+
+
+def test_thesis_shapes_exact():
+    assert load_config(os.path.join(ROOT, "configs/single_shape.yaml")).isb.shapes == \
+        THESIS["single_shape"]
+    ssp = load_config(os.path.join(ROOT, "configs/single_shape_plus.yaml")).isb
+    assert ssp.shapes == THESIS["single_shape"] and ssp.rest_shape == (14, 14)
+    for name in ("multi_shape", "ms_mn075", "ms_fcn16"):
+        assert load_config(os.path.join(ROOT, f"configs/{name}.yaml")).isb.shapes == \
+            THESIS["multi_shape"]
+    for name in ("ms_new_shapes", "ms_small_shapes"):
+        assert load_config(os.path.join(ROOT, f"configs/{name}.yaml")).isb.shapes == THESIS[name]
+    sb = load_config(os.path.join(ROOT, "configs/single_branch.yaml"))
+    assert sb.isb.shapes == [(10, 10)] and sb.isb.pool == 2 and sb.isb.boxes_per_branch == 100
+    assert load_config(os.path.join(ROOT, "configs/sb_fcn16.yaml")).isb.fcn == 16
+    assert load_config(os.path.join(ROOT, "configs/ms_mn075.yaml")).model.depth_multiplier == 0.75
+
+
+def _write(tmp_path, data, name="bad.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"isb": {"shpes": [[1, 1]]}}, "bad.yaml: isb.shpes: unknown key"),
+    ({"modle": {}}, "bad.yaml: modle: unknown key"),
+    ({"model": {"input_size": 300}}, "model.input_size: 300 is not a multiple of 32"),
+    ({"isb": {"variant": "multi_shape", "shapes": [[21, 10]]}},
+     "isb.shapes[0]: 21x10 does not fit the 20x20 stride-32 grid"),
+    ({"model": {"input_size": 320}, "isb": {"variant": "multi_shape", "shapes": [[15, 10]]}},
+     "isb.shapes[0]: 15x10 does not fit the 10x10 stride-32 grid"),
+    ({"isb": {"variant": "multi_shapes"}}, "isb.variant: 'multi_shapes' is not one of"),
+    ({"isb": {"fcn": 4}}, "isb.fcn: 4 is not one of"),
+    ({"isb": {"variant": "single_shape_plus", "shapes": [[2, 1]]}},
+     "isb.rest_shape: single_shape_plus needs"),
+    ({"isb": {"shapes": [[2, "a"]]}}, "isb.shapes[0]: expected integer sizes"),
+    ({"isb": {"boxes_per_branch": "30"}}, "isb.boxes_per_branch: expected an integer"),
+    ({"postprocess": {"iou_threshold": 1.5}}, "postprocess.iou_threshold: must be in (0, 1]"),
+    ({"train": {"batch_size": 0}}, "train.batch_size: must be >= 1"),
+    ({"model": {"score_converter": "relu"}}, "model.score_converter: 'relu' is not one of"),
+    ({"isb": {"variant": "multi_shape", "shapes": [[2, 1], [2, 1]]}}, "listed twice"),
+])
+def test_config_errors_name_the_key(tmp_path, data, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, data))
+    text = str(err.value)
+    assert message in text
+    assert "\n" not in text
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="broken.yaml: not valid YAML"):
+        load_config(bad)
+
+
+def test_shapes_accept_strings_and_roundtrip(tmp_path):
+    cfg = load_config(_write(tmp_path, {"isb": {"variant": "multi_shape",
+                                                "shapes": ["3x2", [2, 1]]}}, "ok.yaml"))
+    assert cfg.isb.shapes == [(3, 2), (2, 1)]
+    again = load_config(_write(tmp_path, cfg.to_dict(), "again.yaml"))
+    assert again == cfg

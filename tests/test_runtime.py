@@ -1,0 +1,135 @@
+"""The TF-free runtime: import hygiene, image handling, mask pasting, the Keras backend."""
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from ssd_isb.metadata import MetadataError, ModelMetadata, read_sidecar, write_sidecar
+from ssd_isb.runtime import (BackendError, ImageError, Segmenter, infer_backend, load_backend,
+                             model_input, paste_mask, read_image, to_bgr)
+
+
+def test_import_runtime_does_not_import_tensorflow():
+    code = ("import sys, ssd_isb, ssd_isb.runtime, ssd_isb.config, ssd_isb.anchors, "
+            "ssd_isb.branches, ssd_isb.encompassing, ssd_isb.shapes, ssd_isb.metadata, "
+            "ssd_isb.cli\n"
+            "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_read_image_formats_and_errors(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "c.png"), rgb)
+    cv2.imwrite(str(tmp_path / "g.png"), rgb[:, :, 0])
+    cv2.imwrite(str(tmp_path / "a.png"), np.dstack([rgb, np.full((20, 30), 128, np.uint8)]))
+    cv2.imwrite(str(tmp_path / "d.png"), (rgb.astype(np.uint16) * 257))
+    for name in ("c.png", "g.png", "a.png", "d.png"):
+        img = read_image(tmp_path / name)
+        assert img.shape == (20, 30, 3) and img.dtype == np.uint8
+    np.testing.assert_array_equal(read_image(tmp_path / "c.png"), rgb)
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ImageError, match=r"bad\.jpg: not a readable image"):
+        read_image(tmp_path / "bad.jpg")
+    with pytest.raises(ImageError, match="no such image"):
+        read_image(tmp_path / "missing.jpg")
+    with pytest.raises(ImageError, match="expected an H x W"):
+        to_bgr(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_model_input_is_rgb_float_at_input_size():
+    bgr = np.zeros((100, 200, 3), np.uint8)
+    bgr[..., 0] = 255  # blue
+    x = model_input(bgr, (64, 32))
+    assert x.shape == (1, 64, 32, 3) and x.dtype == np.float32
+    assert (x[..., 2] == 255).all() and (x[..., 0] == 0).all()
+
+
+def test_paste_mask_places_window():
+    logits = -np.ones((8, 8), np.float32)
+    logits[:, :4] = 1.0  # left half foreground
+    out = paste_mask(logits, np.array([0.25, 0.5, 0.75, 1.0]), (40, 80))
+    assert out.shape == (40, 80) and out.dtype == bool
+    ys, xs = np.nonzero(out)
+    assert ys.min() == 10 and ys.max() == 29
+    assert xs.min() == 40 and 58 <= xs.max() <= 60
+    assert not paste_mask(logits, np.zeros(4), (40, 80)).any()
+
+
+def test_sidecar_roundtrip_and_errors(tmp_path):
+    meta = ModelMetadata(name="m", variant="multi_shape", input_size=[320, 320],
+                         class_names=["person"], mask_size=40, max_detections=50)
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"")
+    write_sidecar(str(model), meta)
+    assert read_sidecar(str(model)) == meta
+    with pytest.raises(MetadataError, match="no metadata sidecar"):
+        read_sidecar(str(tmp_path / "other.tflite"))
+    (tmp_path / "x.onnx.json").write_text("{not json")
+    with pytest.raises(MetadataError, match=r"x\.onnx\.json: unreadable metadata"):
+        read_sidecar(str(tmp_path / "x.onnx"))
+
+
+def test_backend_selection_errors(tmp_path):
+    assert infer_backend("a/b.tflite") == "tflite" and infer_backend("m.keras") == "keras"
+    with pytest.raises(BackendError, match="unknown model type '.pt'"):
+        infer_backend("m.pt")
+    with pytest.raises(BackendError, match="no such model file"):
+        load_backend(str(tmp_path / "none.keras"))
+
+
+@pytest.fixture(scope="module")
+def keras_model(tmp_path_factory):
+    pytest.importorskip("tensorflow")
+    from ssd_isb.config import load_config
+    from ssd_isb.model import build_model, save_model
+
+    cfg = load_config("embedded_single_branch")
+    model = build_model(cfg)
+    path = str(tmp_path_factory.mktemp("model") / "esb.keras")
+    return save_model(model.inference_model, path, cfg), model
+
+
+def test_segmenter_keras_backend_on_real_image(keras_model, person_images):
+    path, model = keras_model
+    seg = Segmenter(path, score_threshold=0.0)
+    image = cv2.imread(person_images[1])
+    result = seg(image)
+    h, w = image.shape[:2]
+    assert result.masks.shape == (len(result), h, w) and result.masks.dtype == bool
+    assert len(result) > 0 and result.labels[0] == "person"
+    assert (result.boxes[:, [0, 2]] >= 0).all() and (result.boxes[:, [0, 2]] <= w + 1e-3).all()
+    assert (np.diff(result.scores) <= 1e-6).all()
+    assert set(seg.last_timings) == {"preprocess", "inference", "postprocess", "total"}
+    # The same pixels through the graph directly: the runtime only resizes and pastes.
+    raw = seg.backend.run(model_input(image, seg.input_size))
+    direct = {k: np.asarray(v) for k, v in model.inference_model(
+        model_input(image, seg.input_size)).items()}
+    np.testing.assert_allclose(raw["boxes"], direct["boxes"], atol=1e-5)
+    # Each mask lies inside its encompassing window.
+    windows = raw["mask_windows"][0][:len(result)]
+    for i in np.nonzero(result.has_mask)[0][:5]:
+        ys, xs = np.nonzero(result.masks[i])
+        if len(ys):
+            y0, x0, y1, x1 = windows[i] * np.array([h, w, h, w])
+            assert ys.min() >= np.floor(y0) - 1 and ys.max() <= np.ceil(y1)
+            assert xs.min() >= np.floor(x0) - 1 and xs.max() <= np.ceil(x1)
+
+
+def test_segmenter_rgb_and_grayscale_inputs(keras_model, person_images):
+    path, _ = keras_model
+    seg = Segmenter(path, score_threshold=0.0)
+    bgr = cv2.imread(person_images[2])
+    a = seg(bgr)
+    b = seg(np.ascontiguousarray(bgr[:, :, ::-1]), color="rgb")
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
+    gray = seg(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    assert gray.masks.shape[1:] == bgr.shape[:2]
+    with pytest.raises(ValueError, match="color must be"):
+        seg(bgr, color="hsv")
