@@ -87,6 +87,48 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_import_weights(args) -> int:
+    import os
+
+    from .model import build_detector
+    from .pretrained import (DEFAULT_LABEL_MAP, WeightImportError, coco_class_ids, read_source)
+
+    cfg = load_config(args.config)
+    label_map = DEFAULT_LABEL_MAP
+    if args.label_map:
+        with open(args.label_map, encoding="utf-8") as fh:
+            label_map = [line.strip() for line in fh if line.strip()]
+    if args.classes == "all":
+        import dataclasses
+
+        names = [n for n in label_map[1:]]
+        if len(names) != 90:
+            raise ConfigError("--classes all needs the zoo's 91-line --label-map (labelmap.txt)")
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, class_names=names))
+        class_ids = list(range(1, 91))
+    else:
+        class_ids = coco_class_ids(cfg.model.class_names, label_map)
+    try:
+        source = read_source(args.source)
+        detector = build_detector(cfg)
+        from .pretrained import import_into_detector
+
+        report = import_into_detector(detector, source, class_ids, os.path.basename(args.source))
+    except WeightImportError as err:
+        print(f"ssd-isb import-weights: error: {err}", file=sys.stderr)
+        return 2
+    out = args.output if args.output.endswith(".weights.h5") else args.output + ".weights.h5"
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    detector.save_weights(out)
+    with open(out + ".json", "w", encoding="utf-8") as fh:
+        json.dump({"source": os.path.abspath(args.source), "config": cfg.name,
+                   "class_names": list(cfg.model.class_names), "class_ids": class_ids,
+                   **report}, fh, indent=2)
+    print(f"imported {report['layers']} layers, {report['params']:,} parameters from "
+          f"{args.source} -> {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ssd-isb", description="Real-time person instance segmentation (SSD-ISB).")
@@ -96,10 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", action="store_true", help="also print the Keras layer summary")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("import-weights",
+                       help="TF OD API COCO SSD-MobileNet weights (zoo .tflite or checkpoint) "
+                            "into the detector")
+    p.add_argument("--source", required=True,
+                   help="zoo detect.tflite, or a TF OD API checkpoint prefix (model.ckpt)")
+    p.add_argument("--config", required=True, help="YAML config of the model to initialize")
+    p.add_argument("--output", required=True, help="detector weights file (.weights.h5)")
+    p.add_argument("--classes", choices=["config", "all"], default="config",
+                   help="keep the config's classes (person) or all 90 COCO classes")
+    p.add_argument("--label-map", help="zoo labelmap.txt (needed for classes other than person)")
+    p.set_defaults(func=cmd_import_weights)
     return parser
 
 
-COMMANDS: Dict[str, Callable] = {"info": cmd_info}
+COMMANDS: Dict[str, Callable] = {"info": cmd_info, "import-weights": cmd_import_weights}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

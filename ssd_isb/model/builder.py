@@ -54,11 +54,16 @@ class BoxWindows(keras.layers.Layer):
         return {**super().get_config(), "grid": list(self.grid)}
 
 
-def build_detector(cfg: Config, batch_size: Optional[int] = None) -> keras.Model:
-    """MobileNet-v1 SSD: image [B, H, W, 3] (RGB 0-255) -> dict of maps and predictions."""
+def build_detector(cfg: Config, batch_size: Optional[int] = None,
+                   input_size: Optional[tuple] = None) -> keras.Model:
+    """MobileNet-v1 SSD: image [B, H, W, 3] (RGB 0-255) -> dict of maps and predictions.
+
+    ``input_size`` overrides the config's (the detector alone runs at any size, e.g. the zoo
+    model's 300x300; the ISB needs multiples of 32).
+    """
     m = cfg.model
-    image = keras.Input((m.input_size[0], m.input_size[1], 3), batch_size=batch_size,
-                        name="image")
+    size = tuple(input_size or m.input_size)
+    image = keras.Input((size[0], size[1], 3), batch_size=batch_size, name="image")
     x = layers.Rescaling(1.0 / 128.0, offset=-1.0, name="preprocess")(image)
     ends = mobilenet_v1(x, m.depth_multiplier)
     maps = [ends[STRIDE16], ends[STRIDE32]] + extra_feature_maps(ends[STRIDE32],
@@ -108,6 +113,26 @@ class SSDISB:
     def count_params(self) -> int:
         """Weights of the whole model (detector and every branch), as the thesis counts them."""
         return self.inference_model.count_params()
+
+
+def build_detection_model(cfg: Config, detector: Optional[keras.Model] = None,
+                          input_size: Optional[tuple] = None) -> keras.Model:
+    """Batch-1 detection-only graph (no masks): ``image`` -> boxes, scores, classes, count.
+
+    Runs at any input size (the detector's weights do not depend on it), e.g. at 300x300 to
+    compare with the zoo TFLite model. ``detector`` must have been built at that size if given.
+    """
+    m = cfg.model
+    size = tuple(input_size or m.input_size)
+    detector = detector or build_detector(cfg, input_size=size)
+    image = keras.Input((size[0], size[1], 3), batch_size=1, name="image")
+    d = detector(image)
+    post = DetectionPostprocess(size, cfg.to_dict()["model"]["anchors"],
+                                cfg.to_dict()["postprocess"], m.score_converter,
+                                m.box_scale_factors, name="postprocess")
+    boxes, scores, classes, count = post(d["box_encodings"], d["class_logits"])
+    return keras.Model(image, {"boxes": boxes, "scores": scores, "classes": classes,
+                               "count": count}, name=f"ssd_{cfg.name}")
 
 
 def build_inference_model(cfg: Config, detector: Optional[keras.Model] = None,
