@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Callable, Dict, List, Optional
 
@@ -129,6 +130,58 @@ def cmd_import_weights(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    import logging
+
+    from .training import TrainingError, train
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    cfg = load_config(args.config)
+    try:
+        summary = train(cfg, args.workdir, init=args.init, resume=args.resume,
+                        verbose=0 if args.quiet else 1, steps=args.steps)
+    except TrainingError as err:
+        print(f"ssd-isb train: error: {err}", file=sys.stderr)
+        return 2
+    with open(os.path.join(args.workdir, "summary.json"), "w", encoding="utf-8") as fh:
+        json.dump(summary, fh, indent=2)
+    hist = summary["history"]
+    line = ", ".join(f"{k} {v[-1]:.4f}" for k, v in hist.items()
+                     if k in ("loss", "mask_loss", "val_loss", "val_mask_loss"))
+    print(f"trained to step {summary['steps']} in {summary['seconds']:.0f} s "
+          f"({summary['seconds_per_epoch']:.1f} s per {cfg.train.checkpoint_every}-step epoch); "
+          f"{line}; model -> {summary['model']}")
+    return 0
+
+
+def cmd_convert_dataset(args) -> int:
+    from .data.coco import DatasetError
+    from .data.convert import convert_instance_masks, write_coco_json
+
+    try:
+        data = convert_instance_masks(args.masks, args.images)
+    except DatasetError as err:
+        print(f"ssd-isb convert-dataset: error: {err}", file=sys.stderr)
+        return 2
+    write_coco_json(data, args.output)
+    print(f"{len(data['images'])} images, {len(data['annotations'])} person instances -> "
+          f"{args.output}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from .data.coco import DatasetError
+    from .data.stats import print_stats
+
+    try:
+        print_stats(args.annotations, args.input_size, args.shapes, args.suggest_shapes,
+                    args.max_area, args.config)
+    except DatasetError as err:
+        print(f"ssd-isb stats: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ssd-isb", description="Real-time person instance segmentation (SSD-ISB).")
@@ -150,10 +203,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the config's classes (person) or all 90 COCO classes")
     p.add_argument("--label-map", help="zoo labelmap.txt (needed for classes other than person)")
     p.set_defaults(func=cmd_import_weights)
+
+    p = sub.add_parser("train", help="train a config (Keras fit, gradient accumulation)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--init", help="detector weights from import-weights (.weights.h5)")
+    p.add_argument("--workdir", required=True, help="checkpoints, logs and the final model")
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--steps", type=int, help="override train.steps (optimizer updates)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("convert-dataset",
+                       help="per-instance PNG masks (Penn-Fudan layout) -> COCO json")
+    p.add_argument("--masks", required=True, help="folder of instance PNGs (0 bg, k = person k)")
+    p.add_argument("--images", required=True, help="folder of the images")
+    p.add_argument("--output", required=True, help="COCO json to write")
+    p.set_defaults(func=cmd_convert_dataset)
+
+    p = sub.add_parser("stats", help="encompassing-window shape distribution (thesis Table 5.1)")
+    p.add_argument("--annotations", required=True, nargs="+", help="COCO json file(s)")
+    p.add_argument("--input-size", type=int, default=640)
+    p.add_argument("--shapes", nargs="+", help="column shapes, e.g. 7x2 6x3 (default: the "
+                   "thesis' Single-Shape list, or the config's)")
+    p.add_argument("--config", help="take the column shapes from this config's branches")
+    p.add_argument("--suggest-shapes", type=int, metavar="K",
+                   help="propose K thresholds and K exact shapes that cover the data best")
+    p.add_argument("--max-area", type=int, help="largest threshold area (cells) to propose")
+    p.set_defaults(func=cmd_stats)
     return parser
 
 
-COMMANDS: Dict[str, Callable] = {"info": cmd_info, "import-weights": cmd_import_weights}
+COMMANDS: Dict[str, Callable] = {"info": cmd_info, "import-weights": cmd_import_weights,
+                                 "train": cmd_train, "convert-dataset": cmd_convert_dataset,
+                                 "stats": cmd_stats}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

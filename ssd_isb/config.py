@@ -114,9 +114,57 @@ class TrainConfig:
     box_loss_weight: float = 1.0
     class_loss_weight: float = 1.0
     negative_ratio: float = 3.0
-    steps: int = 10000
+    steps: int = 10000  # optimizer updates (each accumulates gradient_accumulation_steps batches)
+    checkpoint_every: int = 50  # optimizer updates per Keras epoch; a checkpoint after each
+    validation_batches: Optional[int] = None  # None: the whole validation split
+    log_every: int = 10  # TensorBoard scalars every N batches
+    seed: int = 0
+    # BN statistics would update per micro-batch of 6 even with accumulation, and the zoo's
+    # weights come with BN folded: keep it frozen unless training from a float checkpoint.
     freeze_batch_norm: bool = True
-    freeze_backbone: bool = False
+    freeze_backbone: bool = False  # MobileNet-v1 layers
+    freeze_detector: bool = False  # everything but the branches (little data, masks only)
+
+
+@dataclass
+class DatasetSpec:
+    """One dataset: COCO json + image folder, or a folder of instance PNGs (Penn-Fudan layout).
+
+    Paths may start with ``{data}``: ``$SSD_ISB_DATA`` or ``../shared/data`` beside the repo.
+    """
+
+    name: str = ""
+    annotations: Optional[str] = None  # COCO json
+    images: str = ""
+    masks: Optional[str] = None  # per-instance PNG masks (0 background, k = instance k)
+    split: Literal["all", "train", "val"] = "all"  # which side of the hold-out split to use
+    negatives: bool = True  # keep images without persons as negatives
+
+
+@dataclass
+class AugmentConfig:
+    """Training augmentation."""
+
+    flip: bool = True
+    crop_scale: List[float] = field(default_factory=lambda: [0.5, 1.0])  # crop side fraction
+    photometric: bool = True
+    copy_paste: bool = False  # paste masked persons from other images (thesis: no)
+    copy_paste_max: int = 3
+    copy_paste_probability: float = 0.5
+
+
+@dataclass
+class DataConfig:
+    """Where training and validation images come from."""
+
+    train: List[DatasetSpec] = field(default_factory=list)
+    val: List[DatasetSpec] = field(default_factory=list)
+    holdout_every: int = 5  # an image is "val" when crc32(file name) % holdout_every == 0
+    max_boxes: int = 40
+    min_box_pixels: float = 2.0  # smaller boxes (after resizing) are skipped as degenerate
+    isb_shape_subset: bool = False  # thesis 5.1.2: only images with a box of a branch shape
+    isb_shape_annotations_only: bool = False  # ... and only those annotations
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -138,6 +186,7 @@ class Config:
     isb: ISBConfig = field(default_factory=ISBConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
     thesis: ThesisReference = field(default_factory=ThesisReference)
 
     def to_dict(self) -> dict:
@@ -301,11 +350,28 @@ def validate(cfg: Config) -> Config:
     if not 0 <= pp.score_threshold < 1:
         raise ConfigError("postprocess.score_threshold: must be in [0, 1)")
     t = cfg.train
-    for name in ("batch_size", "gradient_accumulation_steps", "decay_steps", "steps"):
+    for name in ("batch_size", "gradient_accumulation_steps", "decay_steps", "steps",
+                 "checkpoint_every", "log_every"):
         if getattr(t, name) < 1:
             raise ConfigError(f"train.{name}: must be >= 1")
     if t.learning_rate <= 0:
         raise ConfigError("train.learning_rate: must be positive")
+    d = cfg.data
+    for side in ("train", "val"):
+        for i, spec in enumerate(getattr(d, side)):
+            key = f"data.{side}[{i}]"
+            if (spec.annotations is None) == (spec.masks is None):
+                raise ConfigError(f"{key}: give either 'annotations' (COCO json) or 'masks' "
+                                  f"(instance PNG folder)")
+            if not spec.images:
+                raise ConfigError(f"{key}.images: the image folder is required")
+    if d.holdout_every < 2:
+        raise ConfigError("data.holdout_every: must be >= 2")
+    if d.max_boxes < 1:
+        raise ConfigError("data.max_boxes: must be >= 1")
+    lo, hi = (d.augment.crop_scale + [0, 0])[:2]
+    if len(d.augment.crop_scale) != 2 or not 0 < lo <= hi <= 1:
+        raise ConfigError("data.augment.crop_scale: expected [min, max] with 0 < min <= max <= 1")
     return cfg
 
 
@@ -348,6 +414,20 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{name}: expected a mapping at the top level")
     data.setdefault("name", os.path.splitext(name)[0])
     return from_dict(data, source=name)
+
+
+def data_root() -> str:
+    """``$SSD_ISB_DATA``, else ``../shared/data`` beside the repository."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.environ.get("SSD_ISB_DATA",
+                          os.path.join(os.path.dirname(here), "shared", "data"))
+
+
+def resolve_data_path(path: Optional[str]) -> Optional[str]:
+    """Expand the ``{data}`` placeholder of a dataset path."""
+    if path is None:
+        return None
+    return os.path.normpath(path.replace("{data}", data_root()))
 
 
 def resolve_config_path(path: str | os.PathLike) -> str:

@@ -74,7 +74,7 @@ def test_every_variant_runs_at_320_and_640(size, variant):
                        [0.2, 0.6, 0.3, 0.7]]], np.float32)
     res = train([rng.uniform(0, 255, (1, size, size, 3)).astype(np.float32), boxes,
                  np.ones((1, 4), np.float32)])
-    for spec, (logits, slot_index, slot_valid, _) in zip(branch_specs(cfg.isb), res["branches"]):
+    for spec, (logits, slot_index, slot_valid, _, _) in zip(branch_specs(cfg.isb), res["branches"]):
         assert tuple(logits.shape) == (3, spec.shape[0] * 4, spec.shape[1] * 4, 1)
         assert tuple(slot_index.shape) == (3,) and slot_valid.dtype == tf.bool
 

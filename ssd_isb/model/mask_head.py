@@ -75,7 +75,8 @@ class MaskHead(keras.layers.Layer):
 
         Returns:
             For each branch, a list [logits [cap, h', w', classes], slot_index int32 [cap] into
-            N, slot_valid bool [cap], rank int32 [N] (slot of each window, >= cap if none)].
+            N, slot_valid bool [cap], rank int32 [N] (slot of each window, >= cap if none),
+            slot_windows int32 [cap, 4] (the windows cropped; in-grid even for padding)].
         """
         maps = [tf.stop_gradient(m) for m in inputs["features"][:self.steps + 1]]
         windows = tf.cast(inputs["windows"], tf.int32)
@@ -101,7 +102,7 @@ class MaskHead(keras.layers.Layer):
                 if spec.pool > 1:
                     crop = tf.nn.max_pool2d(crop, spec.pool, spec.pool, "VALID")
                 crops.append(crop)
-            outputs.append([branch(crops), slot_index, slot_valid, rank])
+            outputs.append([branch(crops), slot_index, slot_valid, rank, slot_windows])
         return outputs
 
     def get_config(self):
@@ -150,7 +151,7 @@ class InstanceMasks(keras.layers.Layer):
         classes = tf.reshape(tf.cast(inputs["classes"], tf.int32), [n])
         stacked, offset = [], 0
         index = tf.fill([n], -1)
-        for logits, _, _, rank in inputs["branches"]:
+        for logits, _, _, rank, _ in inputs["branches"]:
             cap = logits.shape[0]
             resized = tf.image.resize(logits, (size, size), method="bilinear")
             stacked.append(resized)

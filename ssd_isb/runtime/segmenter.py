@@ -79,21 +79,28 @@ class Segmenter:
 
     def postprocess(self, raw: Dict[str, np.ndarray], image_size) -> Segmentation:
         """Raw model outputs -> a :class:`Segmentation` for an image of ``image_size`` (H, W)."""
-        height, width = int(image_size[0]), int(image_size[1])
-        count = int(np.asarray(raw["count"]).reshape(-1)[0])
-        scores = np.asarray(raw["scores"], dtype=np.float32).reshape(-1)[:count]
-        keep = np.nonzero(scores >= self.score_threshold)[0]
-        boxes = np.asarray(raw["boxes"], dtype=np.float32).reshape(-1, 4)[keep]
-        logits = np.asarray(raw["masks"], dtype=np.float32)
-        logits = logits.reshape((-1,) + logits.shape[-2:])[keep]
-        windows = np.asarray(raw["mask_windows"], dtype=np.float32).reshape(-1, 4)[keep]
-        classes = np.asarray(raw["classes"]).reshape(-1)[keep].astype(np.int32)
-        scale = np.array([width, height, width, height], dtype=np.float32)
-        xyxy = boxes[:, [1, 0, 3, 2]] * scale
-        masks = np.zeros((len(keep), height, width), dtype=bool)
-        for i in range(len(keep)):
-            masks[i] = paste_mask(logits[i], windows[i], (height, width), self.mask_threshold)
-        has_mask = (windows[:, 2] > windows[:, 0]) & (windows[:, 3] > windows[:, 1])
-        return Segmentation(boxes=xyxy, scores=scores[keep], class_ids=classes, masks=masks,
-                            has_mask=has_mask, image_size=(height, width),
-                            class_names=list(self.meta.class_names))
+        return decode_outputs(raw, image_size, self.meta.class_names, self.score_threshold,
+                              self.mask_threshold)
+
+
+def decode_outputs(raw: Dict[str, np.ndarray], image_size, class_names,
+                   score_threshold: float = 0.5, mask_threshold: float = 0.0) -> Segmentation:
+    """Raw model outputs (the six heads) -> a :class:`Segmentation` at ``image_size`` (H, W)."""
+    height, width = int(image_size[0]), int(image_size[1])
+    count = int(np.asarray(raw["count"]).reshape(-1)[0])
+    scores = np.asarray(raw["scores"], dtype=np.float32).reshape(-1)[:count]
+    keep = np.nonzero(scores >= score_threshold)[0]
+    boxes = np.asarray(raw["boxes"], dtype=np.float32).reshape(-1, 4)[keep]
+    logits = np.asarray(raw["masks"], dtype=np.float32)
+    logits = logits.reshape((-1,) + logits.shape[-2:])[keep]
+    windows = np.asarray(raw["mask_windows"], dtype=np.float32).reshape(-1, 4)[keep]
+    classes = np.asarray(raw["classes"]).reshape(-1)[keep].astype(np.int32)
+    scale = np.array([width, height, width, height], dtype=np.float32)
+    xyxy = boxes[:, [1, 0, 3, 2]] * scale
+    masks = np.zeros((len(keep), height, width), dtype=bool)
+    for i in range(len(keep)):
+        masks[i] = paste_mask(logits[i], windows[i], (height, width), mask_threshold)
+    has_mask = (windows[:, 2] > windows[:, 0]) & (windows[:, 3] > windows[:, 1])
+    return Segmentation(boxes=xyxy, scores=scores[keep], class_ids=classes, masks=masks,
+                        has_mask=has_mask, image_size=(height, width),
+                        class_names=list(class_names))

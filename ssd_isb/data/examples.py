@@ -1,0 +1,95 @@
+"""One training or validation example from an image record (numpy + OpenCV, TF-free).
+
+record -> decoded image and instance masks -> augmentation (training) or plain resize ->
+boxes from masks, degenerate boxes dropped -> anchor targets -> fixed-size arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import cv2
+import numpy as np
+
+from ..anchors import center_to_corners, generate_anchors
+from ..config import Config
+from ..runtime.image_io import read_image
+from .augment import InstancePool, Sample, augment, masks_to_boxes, resize
+from .coco import ImageRecord
+from .targets import encode_targets
+
+MASK_STRIDE = 8  # ground-truth masks are kept at the stride-8 grid of the input
+
+
+class ExampleMaker:
+    """Builds model-ready examples for one config.
+
+    Args:
+        cfg: experiment config (input size, anchors, data and augmentation settings).
+        training: augment (crop, flip, copy-paste, photometric) when True.
+    """
+
+    def __init__(self, cfg: Config, training: bool):
+        self.cfg = cfg
+        self.training = training
+        self.size = tuple(cfg.model.input_size)
+        self.anchors = generate_anchors(cfg.model.anchors, self.size)
+        self.anchor_corners = center_to_corners(self.anchors)
+        self.pool = InstancePool() if training and cfg.data.augment.copy_paste else None
+
+    def load(self, record: ImageRecord) -> Sample:
+        """Decode a record's image (BGR) and masks; raises ImageError if unreadable."""
+        image = read_image(record.path)
+        h, w = image.shape[:2]
+        masks = [record.instance_mask(i) for i in record.persons]
+        masks = [m if m.shape == (h, w) else cv2.resize(m, (w, h), interpolation=cv2.INTER_NEAREST)
+                 for m in masks]
+        sx, sy = w / max(record.width, 1), h / max(record.height, 1)
+        crowd = np.array([c.box * np.array([sx, sy, sx, sy]) for c in record.crowds],
+                         np.float32).reshape(-1, 4)
+        return Sample(image, np.stack(masks) if masks else np.zeros((0, h, w), np.uint8), crowd)
+
+    def make(self, record: ImageRecord, rng: Optional[np.random.Generator] = None,
+             index: int = 0) -> Dict[str, np.ndarray]:
+        """Example dict: ``image`` RGB float32, ``gt_boxes``, ``gt_valid``, ``gt_masks``,
+        ``cls_targets``, ``box_targets``, ``record_index``."""
+        sample = self.load(record)
+        if self.training:
+            sample = augment(sample, self.cfg.data.augment, rng or np.random.default_rng(),
+                             self.size, self.pool)
+        else:
+            sample = resize(sample, self.size)
+        return self.finish(sample, index)
+
+    def finish(self, sample: Sample, index: int) -> Dict[str, np.ndarray]:
+        """Boxes, masks and targets of a sample already at the input size."""
+        h, w = self.size
+        d = self.cfg.data
+        boxes = masks_to_boxes(sample.masks)
+        big = ((boxes[:, 2] - boxes[:, 0]) >= d.min_box_pixels) & (
+            (boxes[:, 3] - boxes[:, 1]) >= d.min_box_pixels)
+        masks, boxes = sample.masks[big], boxes[big]
+        if len(boxes) > d.max_boxes:  # keep the largest; the rest only become ignore regions
+            order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
+            extra = boxes[order[d.max_boxes:]]
+            sample = Sample(sample.image, sample.masks, np.concatenate([sample.ignore, extra]))
+            masks, boxes = masks[order[:d.max_boxes]], boxes[order[:d.max_boxes]]
+        scale = np.array([w, h, w, h], np.float32)
+        norm = (boxes / scale)[:, [1, 0, 3, 2]]  # -> (ymin, xmin, ymax, xmax)
+        ignore = (sample.ignore / scale)[:, [1, 0, 3, 2]] if len(sample.ignore) else None
+        cls_t, box_t = encode_targets(norm, np.ones(len(norm), np.int32), self.anchors,
+                                      self.anchor_corners, ignore,
+                                      self.cfg.model.box_scale_factors)
+        g = d.max_boxes
+        gt_boxes = np.zeros((g, 4), np.float32)
+        gt_boxes[:len(norm)] = norm
+        gt_valid = np.zeros(g, np.float32)
+        gt_valid[:len(norm)] = 1
+        mh, mw = h // MASK_STRIDE, w // MASK_STRIDE
+        gt_masks = np.zeros((g, mh, mw), np.float32)
+        for i, m in enumerate(masks):
+            gt_masks[i] = cv2.resize(m.astype(np.float32), (mw, mh), interpolation=cv2.INTER_AREA)
+        image = cv2.cvtColor(sample.image, cv2.COLOR_BGR2RGB).astype(np.float32)
+        return {"image": image, "gt_boxes": gt_boxes, "gt_valid": gt_valid, "gt_masks": gt_masks,
+                "cls_targets": cls_t, "box_targets": box_t,
+                "record_index": np.int32(index)}

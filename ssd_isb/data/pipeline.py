@@ -1,0 +1,129 @@
+"""The tf.data input pipeline.
+
+Examples are made in Python with OpenCV (decoding JPEG/PNG, grayscale, alpha and CMYK alike)
+and fed to ``tf.data`` with prefetching. The stream is a deterministic function of the seed and
+the position: pass ``p`` visits the records in a permutation seeded by (seed, p), and example
+``i`` of pass ``p`` is augmented with a generator seeded by (seed, p, i). A resumed training run
+therefore sees exactly the batches the killed one would have seen next.
+
+A corrupt or missing image is skipped with a one-line warning naming the file and counted in
+:attr:`ExampleStream.skipped`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, Iterator, List, Optional
+
+import numpy as np
+
+from ..config import Config
+from ..runtime.image_io import ImageError
+from .coco import DatasetError, ImageRecord
+from .examples import MASK_STRIDE, ExampleMaker
+
+log = logging.getLogger("ssd_isb.data")
+
+FEATURES = ("image", "gt_boxes", "gt_valid", "record_index")
+TARGETS = ("gt_masks", "cls_targets", "box_targets")
+
+
+class ExampleStream:
+    """An endless (training) or single-pass (validation) stream of examples.
+
+    Args:
+        records: image records.
+        cfg: experiment config.
+        training: shuffle and augment, repeat forever.
+        seed: base seed.
+    """
+
+    def __init__(self, records: List[ImageRecord], cfg: Config, training: bool, seed: int = 0):
+        if not records:
+            raise DatasetError("no images to train or validate on (check data.train/data.val)")
+        self.records = records
+        self.cfg = cfg
+        self.training = training
+        self.seed = seed
+        self.maker = ExampleMaker(cfg, training)
+        self.skipped = 0
+        self.skipped_files: List[str] = []
+        self.start = 0  # first example position (for resuming)
+
+    def order(self, pass_index: int) -> np.ndarray:
+        """Record order of one pass."""
+        if not self.training:
+            return np.arange(len(self.records))
+        return np.random.default_rng([self.seed, pass_index]).permutation(len(self.records))
+
+    def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
+        n = len(self.records)
+        position = self.start
+        while True:
+            pass_index, offset = divmod(position, n)
+            order = self.order(pass_index)
+            if self.maker.pool is not None:
+                self.maker.pool.items.clear()  # the pool depends only on this pass
+            for i in range(offset, n):
+                rec = self.records[order[i]]
+                rng = np.random.default_rng([self.seed, pass_index, i])
+                try:
+                    yield self.maker.make(rec, rng, int(order[i]))
+                except (ImageError, DatasetError, ValueError) as err:
+                    self.skipped += 1
+                    self.skipped_files.append(rec.path)
+                    log.warning("skipping %s (%s); %d skipped so far", rec.path,
+                                str(err).splitlines()[0], self.skipped)
+            position = (pass_index + 1) * n
+            if not self.training:
+                return
+
+    def image_ids(self, indices) -> List[str]:
+        """``dataset/file_name`` of record indices (for error reports)."""
+        return [f"{self.records[int(i)].dataset}/{self.records[int(i)].file_name}"
+                for i in np.asarray(indices).reshape(-1)]
+
+
+def signature(cfg: Config) -> Dict:
+    """tf.TensorSpec of one example."""
+    import tensorflow as tf
+
+    h, w = cfg.model.input_size
+    g = cfg.data.max_boxes
+    from ..anchors import generate_anchors
+
+    a = len(generate_anchors(cfg.model.anchors, (h, w)))
+    return {
+        "image": tf.TensorSpec((h, w, 3), tf.float32),
+        "gt_boxes": tf.TensorSpec((g, 4), tf.float32),
+        "gt_valid": tf.TensorSpec((g,), tf.float32),
+        "gt_masks": tf.TensorSpec((g, h // MASK_STRIDE, w // MASK_STRIDE), tf.float32),
+        "cls_targets": tf.TensorSpec((a,), tf.int32),
+        "box_targets": tf.TensorSpec((a, 4), tf.float32),
+        "record_index": tf.TensorSpec((), tf.int32),
+    }
+
+
+def make_dataset(stream: ExampleStream, batch_size: int, start: int = 0,
+                 take_batches: Optional[int] = None):
+    """Batched ``tf.data.Dataset`` of (features, targets) from a stream.
+
+    Args:
+        stream: the examples.
+        batch_size: global batch size (the last incomplete batch is dropped: shapes are static).
+        start: example position to start at (resume).
+        take_batches: stop after this many batches.
+    """
+    import tensorflow as tf
+
+    stream.start = start
+    ds = tf.data.Dataset.from_generator(lambda: iter(stream),
+                                        output_signature=signature(stream.cfg))
+    ds = ds.map(lambda ex: ({k: ex[k] for k in FEATURES}, {k: ex[k] for k in TARGETS}))
+    ds = ds.batch(batch_size, drop_remainder=True)
+    if take_batches is not None:
+        ds = ds.take(take_batches)
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF)  # one generator; the strategy splits batches
+    return ds.with_options(options).prefetch(2)

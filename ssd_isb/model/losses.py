@@ -1,0 +1,106 @@
+"""SSD-ISB training losses (thesis 3.2.1).
+
+* boxes: smooth-L1 on positive anchors;
+* classes: softmax cross-entropy (thesis) or per-class sigmoid cross-entropy (zoo), with SSD
+  hard-negative mining (3 negatives per positive, at least 3 per image); both normalized by the
+  number of positive anchors;
+* masks: sigmoid cross-entropy of each branch slot against the ground-truth mask of its box,
+  cropped from the same encompassing window and resized to the branch output (before the final
+  upsampling), averaged over the filled slots of all branches.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence
+
+import tensorflow as tf
+
+from ..branches import BranchSpec
+from .crops import crop_windows
+
+MIN_NEGATIVES = 3
+
+
+def smooth_l1(diff):
+    """Huber loss with delta 1, summed over the last axis."""
+    a = tf.abs(diff)
+    return tf.reduce_sum(tf.where(a < 1.0, 0.5 * a * a, a - 0.5), axis=-1)
+
+
+def detection_losses(box_encodings, class_logits, cls_targets, box_targets,
+                     score_converter: str = "softmax", negative_ratio: float = 3.0
+                     ) -> Dict[str, tf.Tensor]:
+    """Box and class losses over a batch.
+
+    Args:
+        box_encodings: [B, A, 4] predicted codes.
+        class_logits: [B, A, C + 1].
+        cls_targets: int32 [B, A]: 0 background, k class k, -1 ignore.
+        box_targets: [B, A, 4] encoded targets.
+        score_converter: "softmax" or "sigmoid".
+        negative_ratio: hard negatives per positive.
+
+    Returns:
+        dict with ``box``, ``class`` (scalars) and ``positives`` (count).
+    """
+    cls_targets = tf.cast(cls_targets, tf.int32)
+    pos = cls_targets > 0
+    neg = tf.equal(cls_targets, 0)
+    pos_f = tf.cast(pos, tf.float32)
+    num_pos = tf.reduce_sum(pos_f, axis=1)  # [B]
+    normalizer = tf.maximum(tf.reduce_sum(num_pos), 1.0)
+    box_loss = tf.reduce_sum(smooth_l1(box_targets - box_encodings) * pos_f) / normalizer
+
+    labels = tf.maximum(cls_targets, 0)
+    if score_converter == "softmax":
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=class_logits)
+    else:
+        onehot = tf.one_hot(labels, tf.shape(class_logits)[-1], dtype=class_logits.dtype)
+        ce = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=onehot,
+                                                                   logits=class_logits), -1)
+    # Hard-negative mining per image: the k highest-loss negatives, k = ratio * positives.
+    neg_ce = tf.where(neg, tf.stop_gradient(ce), -1.0)
+    rank = tf.argsort(tf.argsort(neg_ce, axis=1, direction="DESCENDING"), axis=1)
+    k = tf.maximum(tf.cast(negative_ratio * num_pos, tf.int32), MIN_NEGATIVES)
+    hard = neg & (rank < k[:, None])
+    selected = tf.cast(pos | hard, tf.float32)
+    class_loss = tf.reduce_sum(ce * selected) / normalizer
+    return {"box": box_loss, "class": class_loss, "positives": tf.reduce_sum(num_pos)}
+
+
+def mask_targets(gt_masks, slot_windows, slot_index, spec: BranchSpec, fcn: int):
+    """Ground-truth masks of a branch's slots at the branch output resolution.
+
+    Args:
+        gt_masks: [N, h8, w8] soft masks at stride 8, one per flat ground-truth box.
+        slot_windows: int32 [cap, 4] windows the branch cropped.
+        slot_index: int32 [cap] flat box of each slot.
+        spec: the branch.
+        fcn: 8, 16 or 32 (branch output stride).
+
+    Returns:
+        [cap, h', w', 1] targets in [0, 1].
+    """
+    masks = gt_masks[..., None]
+    if fcn > 8:  # average down to the branch output stride
+        f = fcn // 8
+        masks = tf.nn.avg_pool2d(masks, f, f, "VALID")
+    level = 32 // fcn
+    # Each box's mask is its own "image": batch index = the flat box index.
+    return crop_windows(masks, slot_windows, slot_index, spec.shape, level,
+                        resize=spec.resizes)
+
+
+def mask_loss(branches: List, gt_masks, specs: Sequence[BranchSpec], fcn: int
+              ) -> Dict[str, tf.Tensor]:
+    """Mean per-slot sigmoid cross-entropy over every filled slot of every branch."""
+    total = tf.constant(0.0)
+    count = tf.constant(0.0)
+    for spec, (logits, slot_index, slot_valid, _, slot_windows) in zip(specs, branches):
+        target = mask_targets(gt_masks, slot_windows, slot_index, spec, fcn)
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits[..., :1])
+        per_slot = tf.reduce_mean(bce, axis=[1, 2, 3])
+        valid = tf.cast(slot_valid, tf.float32)
+        total += tf.reduce_sum(per_slot * valid)
+        count += tf.reduce_sum(valid)
+    return {"mask": total / tf.maximum(count, 1.0), "mask_slots": count}

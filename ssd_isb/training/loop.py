@@ -1,0 +1,233 @@
+"""``ssd-isb train``: from a config (and imported weights) to checkpoints and a ``.keras`` model.
+
+One Keras epoch is ``train.checkpoint_every`` optimizer updates (each accumulating
+``gradient_accumulation_steps`` batches); a checkpoint (weights and optimizer state, written
+atomically) follows every epoch. ``resume=True`` reloads the last one and restarts the data
+stream exactly where that epoch ended, so the run continues at the same step, learning rate and
+optimizer state after any kill.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from typing import Dict, List, Optional
+
+import numpy as np
+import yaml
+
+from ..config import Config
+from ..data import load_datasets
+from ..data.coco import ImageRecord
+
+log = logging.getLogger("ssd_isb.train")
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or had to stop (bad data, non-finite loss, wrong resume)."""
+
+
+def dedupe(records: List[ImageRecord], exclude: Optional[List[ImageRecord]] = None
+           ) -> List[ImageRecord]:
+    """Drop repeated images (COCO subsets share files) and any image of ``exclude``."""
+    seen = {os.path.basename(r.file_name) for r in (exclude or [])}
+    out = []
+    for r in records:
+        key = os.path.basename(r.file_name)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def choose_strategy(devices: Optional[List[str]] = None):
+    """MirroredStrategy over the GPUs (or given devices) when there are several, else default."""
+    import tensorflow as tf
+
+    if devices is None:
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+        devices = gpus if len(gpus) > 1 else None
+    if devices and len(devices) > 1:
+        return tf.distribute.MirroredStrategy(devices)
+    return tf.distribute.get_strategy()
+
+
+def freeze(model, cfg: Config) -> Dict[str, int]:
+    """Apply the config's freezing; return how many layers each rule froze."""
+    from keras import layers as kl
+
+    counts = {"batch_norm": 0, "backbone": 0, "detector": 0}
+    t = cfg.train
+    for layer in model.detector.layers:
+        if t.freeze_detector and layer.weights:
+            layer.trainable = False
+            counts["detector"] += 1
+        elif t.freeze_backbone and layer.name.startswith("Conv2d_") and not layer.name.startswith(
+                "Conv2d_13_pointwise_"):
+            layer.trainable = False
+            counts["backbone"] += 1
+        elif t.freeze_batch_norm and isinstance(layer, kl.BatchNormalization):
+            layer.trainable = False
+            counts["batch_norm"] += 1
+    return counts
+
+
+def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = False,
+          devices: Optional[List[str]] = None, verbose: int = 1,
+          steps: Optional[int] = None) -> Dict:
+    """Train a config; see the module docstring.
+
+    Args:
+        cfg: experiment config (``data`` must name training data).
+        workdir: checkpoints, TensorBoard logs, the final ``model.keras``.
+        init: detector weights from ``ssd-isb import-weights`` (ignored when resuming).
+        resume: continue from ``workdir``'s last checkpoint.
+        devices: devices for MirroredStrategy (default: all GPUs when more than one).
+        verbose: Keras progress bar (1) or quiet (0).
+        steps: override ``train.steps``.
+
+    Returns:
+        Summary dict (steps, epochs, losses, times, data report).
+    """
+    import keras
+
+    from ..data.pipeline import ExampleStream, make_dataset
+    from ..model import build_model, save_model
+    from .callbacks import (CKPT_WEIGHTS, AtomicCheckpoint, MaskImages, NonFiniteGuard,
+                            read_checkpoint_state)
+    from .trainer import SSDISBTrainer
+
+    t = cfg.train
+    total_steps = int(steps or t.steps)
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    os.makedirs(workdir, exist_ok=True)
+    state = read_checkpoint_state(ckpt_dir) if resume else None
+    if resume and state is None:
+        raise TrainingError(f"{workdir}: --resume given but there is no complete checkpoint")
+    if not resume and read_checkpoint_state(ckpt_dir) is not None:
+        raise TrainingError(f"{workdir}: already holds a checkpoint; pass --resume to continue "
+                            f"or use a new --workdir")
+    with open(os.path.join(workdir, "config.yaml"), "w", encoding="utf-8") as fh:
+        yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
+
+    val_records, val_report = load_datasets(cfg, "val") if cfg.data.val else ([], None)
+    train_records, train_report = load_datasets(cfg, "train")
+    train_records = dedupe(train_records, exclude=val_records)
+    val_records = dedupe(val_records)
+    if not train_records:
+        raise TrainingError("no training images: check data.train in the config")
+    log.info("train: %s", train_report.line())
+
+    strategy = choose_strategy(devices)
+    replicas = strategy.num_replicas_in_sync
+    if t.batch_size % replicas:
+        raise TrainingError(f"train.batch_size {t.batch_size} does not split over {replicas} "
+                            f"devices")
+    with strategy.scope():
+        model = build_model(cfg)
+        if init and not resume:
+            model.detector.load_weights(init)
+        frozen = freeze(model, cfg)
+        trainer = SSDISBTrainer(cfg, model, t.batch_size // replicas)
+        schedule = keras.optimizers.schedules.ExponentialDecay(
+            t.learning_rate, t.decay_steps, t.decay_rate, staircase=True)
+        # RMSProp as the TF OD API configures it for SSD (decay 0.9, momentum 0.9, eps 1.0).
+        optimizer = keras.optimizers.RMSprop(
+            schedule, rho=0.9, momentum=0.9, epsilon=1.0,
+            gradient_accumulation_steps=t.gradient_accumulation_steps
+            if t.gradient_accumulation_steps > 1 else None)
+        trainer.compile(optimizer=optimizer)
+        optimizer.build(trainer.net.trainable_variables)
+        initial_epoch = 0
+        if state is not None:
+            trainer.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
+            initial_epoch = int(state["epoch"])
+
+    micro_per_epoch = t.checkpoint_every * t.gradient_accumulation_steps
+    epochs = math.ceil(total_steps / t.checkpoint_every)
+    stream = ExampleStream(train_records, cfg, training=True, seed=t.seed)
+    yielded: List[int] = []
+    original_make = stream.maker.make
+
+    def make_logged(record, rng=None, index=0):
+        example = original_make(record, rng, index)
+        yielded.append(index)
+        return example
+
+    stream.maker.make = make_logged
+    start = initial_epoch * micro_per_epoch * t.batch_size
+    dataset = make_dataset(stream, t.batch_size, start=start)
+    val_data = val_steps = None
+    if val_records:
+        val_stream = ExampleStream(val_records, cfg, training=False, seed=t.seed)
+        val_steps = len(val_records) // t.batch_size
+        if t.validation_batches:
+            val_steps = min(val_steps, t.validation_batches)
+        if val_steps < 1:
+            raise TrainingError(f"{len(val_records)} validation images make no full batch of "
+                                f"{t.batch_size}")
+        val_data = make_dataset(val_stream, t.batch_size, take_batches=val_steps)
+
+    def batch_ids(index: int) -> List[str]:
+        chunk = yielded[index * t.batch_size:(index + 1) * t.batch_size]
+        return stream.image_ids(chunk)
+
+    guard = NonFiniteGuard(batch_ids)
+    callbacks = [guard,
+                 AtomicCheckpoint(ckpt_dir, {"config": cfg.name, "batch_size": t.batch_size,
+                                             "micro_batches_per_epoch": micro_per_epoch}),
+                 keras.callbacks.TensorBoard(os.path.join(workdir, "logs"),
+                                             update_freq=t.log_every)]
+    if val_records:
+        callbacks.append(MaskImages(os.path.join(workdir, "logs"),
+                                    _overlay_fn(model, cfg), _sample_images(val_records, 3)))
+    started = time.time()
+    history = trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
+                          steps_per_epoch=micro_per_epoch, validation_data=val_data,
+                          validation_steps=val_steps,
+                          callbacks=callbacks, verbose=verbose)
+    elapsed = time.time() - started
+    if guard.failure:
+        raise TrainingError(guard.failure)
+    model_path = save_model(model.inference_model, os.path.join(workdir, "model.keras"), cfg,
+                            params=model.count_params())
+    done_epochs = len(history.history.get("loss", []))
+    return {"steps": int(trainer.optimizer.iterations.numpy()), "epochs_run": done_epochs,
+            "initial_epoch": initial_epoch, "seconds": elapsed,
+            "seconds_per_epoch": elapsed / max(done_epochs, 1),
+            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+            "train_images": len(train_records), "val_images": len(val_records),
+            "skipped_images": stream.skipped, "frozen": frozen, "model": model_path,
+            "replicas": replicas}
+
+
+def _sample_images(records: List[ImageRecord], n: int) -> List[np.ndarray]:
+    from ..runtime.image_io import ImageError, read_image
+
+    images = []
+    for rec in records:
+        if len(images) == n:
+            break
+        if not rec.persons:
+            continue
+        try:
+            images.append(read_image(rec.path))
+        except ImageError:
+            continue
+    return images
+
+
+def _overlay_fn(model, cfg: Config):
+    from ..runtime.draw import draw_segmentation
+    from ..runtime.image_io import model_input
+    from ..runtime.segmenter import decode_outputs
+
+    def overlay(image_bgr: np.ndarray) -> np.ndarray:
+        raw = model.inference_model(model_input(image_bgr, cfg.model.input_size), training=False)
+        result = decode_outputs({k: np.asarray(v) for k, v in raw.items()}, image_bgr.shape[:2],
+                                cfg.model.class_names, score_threshold=0.3)
+        return draw_segmentation(image_bgr, result)
+
+    return overlay
