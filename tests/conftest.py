@@ -27,3 +27,61 @@ def person_images():
     """Real COCO val2017 images with people."""
     folder = need(os.path.join(DATA, "coco_person_val2017", "images"))
     return sorted(glob.glob(os.path.join(folder, "*.jpg")))
+
+
+@pytest.fixture(scope="session")
+def mini_coco(tmp_path_factory):
+    """A small COCO dataset on disk built from real coco_person_val2017 images and annotations,
+    plus the awkward cases: a corrupt JPEG, a grayscale PNG, an RGBA PNG, a CMYK JPEG, an image
+    without persons, a degenerate annotation, a crowd region and a missing file."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    src = need(os.path.join(DATA, "coco_person_val2017"))
+    with open(os.path.join(src, "annotations.json")) as fh:
+        data = json.load(fh)
+    crowd_ids = {a["image_id"] for a in data["annotations"] if a.get("iscrowd")}
+    images = [im for im in data["images"] if im["id"] not in crowd_ids][:16]
+    images.append(next(im for im in data["images"] if im["id"] in crowd_ids))
+    root = tmp_path_factory.mktemp("mini_coco")
+    img_dir = root / "images"
+    img_dir.mkdir()
+    keep = {im["id"] for im in images}
+    anns = [a for a in data["annotations"] if a["image_id"] in keep]
+    for im in images:
+        bgr = cv2.imread(os.path.join(src, "images", im["file_name"]))
+        cv2.imwrite(str(img_dir / im["file_name"]), bgr)
+    # Awkward encodings of real images (same content, other file names and formats).
+    extra = []
+    base = images[0]
+
+    def add(name, writer):
+        new = dict(base, id=900000 + len(extra), file_name=name)
+        writer(str(img_dir / name))
+        extra.append(new)
+        for a in [a for a in anns if a["image_id"] == base["id"]]:
+            anns.append(dict(a, id=a["id"] + 10_000_000 * (len(extra)), image_id=new["id"]))
+
+    bgr = cv2.imread(os.path.join(src, "images", base["file_name"]))
+    add("gray.png", lambda p: cv2.imwrite(p, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)))
+    add("alpha.png", lambda p: cv2.imwrite(p, cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)))
+
+    def cmyk(p):
+        from PIL import Image
+
+        Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).convert("CMYK").save(p, "JPEG")
+
+    add("cmyk.jpg", cmyk)
+    add("corrupt.jpg", lambda p: open(p, "wb").write(b"\xff\xd8\xff\xe0" + b"\x00" * 64))
+    negative = dict(base, id=990001, file_name="negative.jpg")
+    cv2.imwrite(str(img_dir / "negative.jpg"), np.full((200, 300, 3), 90, np.uint8))
+    missing = dict(base, id=990002, file_name="missing.jpg")
+    degenerate = dict(anns[0], id=99999999, bbox=[10, 10, 0.0, 5.0], area=0.0)
+    data = {"images": images + extra + [negative, missing], "annotations": anns + [degenerate],
+            "categories": [{"id": 1, "name": "person", "supercategory": "person"}]}
+    path = root / "annotations.json"
+    path.write_text(json.dumps(data))
+    return {"annotations": str(path), "images": str(img_dir), "root": str(root),
+            "n_images": len(images), "crowd_image": images[-1]["file_name"]}

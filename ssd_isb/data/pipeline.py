@@ -49,6 +49,8 @@ class ExampleStream:
         self.skipped = 0
         self.skipped_files: List[str] = []
         self.start = 0  # first example position (for resuming)
+        self.yielded: List[int] = []  # record index of every example yielded, in order
+        self.positions: List[int] = []  # stream position (records visited) of each of them
 
     def order(self, pass_index: int) -> np.ndarray:
         """Record order of one pass."""
@@ -64,19 +66,39 @@ class ExampleStream:
             order = self.order(pass_index)
             if self.maker.pool is not None:
                 self.maker.pool.items.clear()  # the pool depends only on this pass
+                self._replay(order, pass_index, offset)
             for i in range(offset, n):
                 rec = self.records[order[i]]
                 rng = np.random.default_rng([self.seed, pass_index, i])
                 try:
-                    yield self.maker.make(rec, rng, int(order[i]))
+                    example = self.maker.make(rec, rng, int(order[i]))
                 except (ImageError, DatasetError, ValueError) as err:
                     self.skipped += 1
                     self.skipped_files.append(rec.path)
                     log.warning("skipping %s (%s); %d skipped so far", rec.path,
                                 str(err).splitlines()[0], self.skipped)
+                    continue
+                self.yielded.append(int(order[i]))
+                self.positions.append(pass_index * n + i)
+                yield example
             position = (pass_index + 1) * n
             if not self.training:
                 return
+
+    def _replay(self, order: np.ndarray, pass_index: int, offset: int) -> None:
+        """Refill the copy-paste pool as the examples before ``offset`` left it (resume)."""
+        for i in range(offset):
+            rng = np.random.default_rng([self.seed, pass_index, i])
+            try:
+                self.maker.make(self.records[order[i]], rng, int(order[i]))
+            except (ImageError, DatasetError, ValueError):
+                continue
+
+    def position_after(self, examples: int) -> int:
+        """Stream position to resume from after ``examples`` yielded examples were consumed."""
+        if examples <= 0:
+            return self.start
+        return self.positions[examples - 1] + 1
 
     def image_ids(self, indices) -> List[str]:
         """``dataset/file_name`` of record indices (for error reports)."""

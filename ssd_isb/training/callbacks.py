@@ -32,12 +32,16 @@ class AtomicCheckpoint(keras.callbacks.Callback):
     Args:
         directory: checkpoint folder.
         state: extra fields stored with every checkpoint (config name, batch layout, ...).
+        extra_state: called at each checkpoint with the epoch just finished; its fields (e.g.
+            the data stream position) are stored too.
     """
 
-    def __init__(self, directory: str, state: Optional[dict] = None):
+    def __init__(self, directory: str, state: Optional[dict] = None,
+                 extra_state: Optional[Callable[[int], dict]] = None):
         super().__init__()
         self.directory = directory
         self.state = dict(state or {})
+        self.extra_state = extra_state
         os.makedirs(directory, exist_ok=True)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -47,7 +51,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         os.replace(tmp, weights)
         optimizer = self.model.optimizer
         lr = optimizer.learning_rate
-        state = {**self.state, "epoch": epoch + 1, "step": int(optimizer.iterations.numpy()),
+        extra = self.extra_state(epoch + 1) if self.extra_state else {}
+        state = {**self.state, **extra, "epoch": epoch + 1, "step": int(optimizer.iterations.numpy()),
                  "learning_rate": float(np.asarray(lr)), "time": time.time(),
                  "logs": {k: float(v) for k, v in (logs or {}).items()}}
         write_json_atomic(os.path.join(self.directory, CKPT_STATE), state)

@@ -120,24 +120,27 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
         raise TrainingError("no training images: check data.train in the config")
     log.info("train: %s", train_report.line())
 
+    keras.utils.set_random_seed(t.seed)  # branch initialization is reproducible
     strategy = choose_strategy(devices)
     replicas = strategy.num_replicas_in_sync
     if t.batch_size % replicas:
         raise TrainingError(f"train.batch_size {t.batch_size} does not split over {replicas} "
                             f"devices")
+    acc = t.gradient_accumulation_steps
+    in_step = acc if replicas > 1 else 1  # see SSDISBTrainer: optimizer accumulation or not
     with strategy.scope():
         model = build_model(cfg)
         if init and not resume:
             model.detector.load_weights(init)
         frozen = freeze(model, cfg)
-        trainer = SSDISBTrainer(cfg, model, t.batch_size // replicas)
+        trainer = SSDISBTrainer(cfg, model, t.batch_size // replicas,
+                                in_step_accumulation=in_step)
         schedule = keras.optimizers.schedules.ExponentialDecay(
             t.learning_rate, t.decay_steps, t.decay_rate, staircase=True)
         # RMSProp as the TF OD API configures it for SSD (decay 0.9, momentum 0.9, eps 1.0).
         optimizer = keras.optimizers.RMSprop(
             schedule, rho=0.9, momentum=0.9, epsilon=1.0,
-            gradient_accumulation_steps=t.gradient_accumulation_steps
-            if t.gradient_accumulation_steps > 1 else None)
+            gradient_accumulation_steps=acc if acc > 1 and in_step == 1 else None)
         trainer.compile(optimizer=optimizer)
         optimizer.build(trainer.net.trainable_variables)
         initial_epoch = 0
@@ -145,39 +148,36 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
             trainer.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
             initial_epoch = int(state["epoch"])
 
-    micro_per_epoch = t.checkpoint_every * t.gradient_accumulation_steps
+    # A Keras step is one micro-batch (optimizer accumulation) or a whole update (in-step).
+    keras_batch = t.batch_size * in_step
+    micro_per_epoch = t.checkpoint_every * acc // in_step
     epochs = math.ceil(total_steps / t.checkpoint_every)
     stream = ExampleStream(train_records, cfg, training=True, seed=t.seed)
-    yielded: List[int] = []
-    original_make = stream.maker.make
-
-    def make_logged(record, rng=None, index=0):
-        example = original_make(record, rng, index)
-        yielded.append(index)
-        return example
-
-    stream.maker.make = make_logged
-    start = initial_epoch * micro_per_epoch * t.batch_size
-    dataset = make_dataset(stream, t.batch_size, start=start)
+    start = int(state.get("stream_position", initial_epoch * micro_per_epoch * keras_batch)
+                ) if state else 0
+    dataset = make_dataset(stream, keras_batch, start=start)
     val_data = val_steps = None
     if val_records:
         val_stream = ExampleStream(val_records, cfg, training=False, seed=t.seed)
-        val_steps = len(val_records) // t.batch_size
+        val_steps = len(val_records) // keras_batch
         if t.validation_batches:
             val_steps = min(val_steps, t.validation_batches)
         if val_steps < 1:
             raise TrainingError(f"{len(val_records)} validation images make no full batch of "
-                                f"{t.batch_size}")
-        val_data = make_dataset(val_stream, t.batch_size, take_batches=val_steps)
+                                f"{keras_batch}")
+        val_data = make_dataset(val_stream, keras_batch, take_batches=val_steps)
 
     def batch_ids(index: int) -> List[str]:
-        chunk = yielded[index * t.batch_size:(index + 1) * t.batch_size]
+        chunk = stream.yielded[index * keras_batch:(index + 1) * keras_batch]
         return stream.image_ids(chunk)
 
     guard = NonFiniteGuard(batch_ids)
     callbacks = [guard,
-                 AtomicCheckpoint(ckpt_dir, {"config": cfg.name, "batch_size": t.batch_size,
-                                             "micro_batches_per_epoch": micro_per_epoch}),
+                 AtomicCheckpoint(
+                     ckpt_dir, {"config": cfg.name, "batch_size": t.batch_size,
+                                "micro_batches_per_epoch": micro_per_epoch},
+                     extra_state=lambda epoch: {"stream_position": stream.position_after(
+                         (epoch - initial_epoch) * micro_per_epoch * keras_batch)}),
                  keras.callbacks.TensorBoard(os.path.join(workdir, "logs"),
                                              update_freq=t.log_every)]
     if val_records:
@@ -187,7 +187,7 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
     history = trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
                           steps_per_epoch=micro_per_epoch, validation_data=val_data,
                           validation_steps=val_steps,
-                          callbacks=callbacks, verbose=verbose)
+                          callbacks=callbacks, verbose=verbose, shuffle=False)
     elapsed = time.time() - started
     if guard.failure:
         raise TrainingError(guard.failure)

@@ -25,10 +25,15 @@ class SSDISBTrainer(keras.Model):
     a stop naming the step and the images.
     """
 
-    def __init__(self, cfg: Config, model: SSDISB, batch_size: int, **kwargs):
+    def __init__(self, cfg: Config, model: SSDISB, batch_size: int,
+                 in_step_accumulation: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.cfg = cfg
         self.ssdisb = model
+        # Keras' optimizer-side accumulation syncs replicas inside a cond, which
+        # MirroredStrategy rejects; with several replicas each step instead takes
+        # ``in_step_accumulation`` micro-batches and averages their gradients.
+        self.in_step_accumulation = int(in_step_accumulation)
         t = cfg.train
         self.net = model.training_model(batch_size, cfg.data.max_boxes,
                                         boxes_per_branch=cfg.isb.boxes_per_branch * batch_size)
@@ -60,12 +65,20 @@ class SSDISBTrainer(keras.Model):
     def train_step(self, data):
         x, y = data
         variables = self.net.trainable_variables
-        with tf.GradientTape() as tape:
-            losses = self.compute_losses(x, y, training=True)
-            # Gradients are summed over replicas: scale the per-replica loss.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled = losses["loss"] / replicas
-        grads = tape.gradient(scaled, variables)
+        # Gradients are summed over replicas: scale the per-replica loss.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        n = self.in_step_accumulation
+        grads, parts = None, []
+        chunks = zip(_split(x, n), _split(y, n)) if n > 1 else [(x, y)]
+        for cx, cy in chunks:
+            with tf.GradientTape() as tape:
+                part = self.compute_losses(cx, cy, training=True)
+                scaled = part["loss"] / (replicas * n)
+            g = tape.gradient(scaled, variables)
+            grads = g if grads is None else [a if b is None else (b if a is None else a + b)
+                                             for a, b in zip(grads, g)]
+            parts.append(part)
+        losses = {k: tf.add_n([p[k] for p in parts]) / len(parts) for k in parts[0]}
         finite = tf.math.is_finite(losses["loss"])
         for g in grads:
             if g is not None:
@@ -78,7 +91,13 @@ class SSDISBTrainer(keras.Model):
 
     def test_step(self, data):
         x, y = data
-        losses = self.compute_losses(x, y, training=False)
+        n = self.in_step_accumulation
+        if n > 1:
+            parts = [self.compute_losses(cx, cy, training=False)
+                     for cx, cy in zip(_split(x, n), _split(y, n))]
+            losses = {k: tf.add_n([p[k] for p in parts]) / n for k in parts[0]}
+        else:
+            losses = self.compute_losses(x, y, training=False)
         finite = tf.math.is_finite(losses["loss"])
         losses["nonfinite"] = 1.0 - tf.cast(finite, tf.float32)
         return self._update(losses, finite)
@@ -90,3 +109,9 @@ class SSDISBTrainer(keras.Model):
                 value = tf.where(finite, value, tf.zeros_like(value))
             tracker.update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
+
+
+def _split(tensors: Dict, n: int):
+    """Split every tensor of a dict into n equal parts along the batch axis."""
+    pieces = {k: tf.split(v, n, axis=0) for k, v in tensors.items()}
+    return [{k: pieces[k][i] for k in tensors} for i in range(n)]

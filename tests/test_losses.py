@@ -1,0 +1,59 @@
+"""SSD and mask losses on hand-made cases."""
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from ssd_isb.branches import BranchSpec  # noqa: E402
+from ssd_isb.model.losses import (detection_losses, mask_loss, mask_targets,  # noqa: E402
+                                  smooth_l1)
+
+
+def test_smooth_l1_values():
+    d = tf.constant([[0.5, -2.0, 0.0, 1.0]])
+    np.testing.assert_allclose(smooth_l1(d).numpy(), [0.125 + 1.5 + 0 + 0.5])
+
+
+def test_hard_negative_mining_and_normalization():
+    a = 20
+    cls = np.zeros((1, a), np.int32)
+    cls[0, 0] = 1  # one positive
+    cls[0, 1] = -1  # ignored
+    logits = np.zeros((1, a, 2), np.float32)
+    logits[0, 2:, 1] = np.linspace(0, 5, a - 2)  # negatives scoring person more and more
+    logits[0, 1, 1] = 100.0  # an ignored anchor must cost nothing
+    out = detection_losses(tf.zeros((1, a, 4)), tf.constant(logits), tf.constant(cls),
+                           tf.zeros((1, a, 4)), "softmax", negative_ratio=3.0)
+    ce = lambda z: np.log1p(np.exp(z))  # noqa: E731  softmax CE of [0, z] vs background
+    expected = np.log(2) + sum(ce(z) for z in np.sort(logits[0, 2:, 1])[-3:])
+    assert abs(float(out["class"]) - expected) < 1e-4  # 1 positive + its 3 hardest negatives
+    assert float(out["positives"]) == 1 and float(out["box"]) == 0.0
+
+
+def test_mask_targets_crop_the_boxes_mask():
+    masks = np.zeros((2, 40, 40), np.float32)
+    masks[1, 8:16, 4:12] = 1.0  # box 1 fills window (y0=2, x0=1, 2x2 cells) at stride 8
+    spec = BranchSpec((2, 2), "exact")
+    t = mask_targets(tf.constant(masks), tf.constant([[2, 1, 2, 2]]), tf.constant([1]), spec, 8)
+    assert t.shape == (1, 8, 8, 1)
+    np.testing.assert_array_equal(t.numpy()[0, :, :, 0], np.ones((8, 8)))
+
+
+def test_mask_loss_prefers_the_right_mask():
+    masks = np.zeros((1, 40, 40), np.float32)
+    masks[0, 8:16, 4:8] = 1.0
+    spec = BranchSpec((2, 2), "exact")
+    target = np.zeros((1, 8, 8, 1), np.float32)
+    target[0, :, :4] = 1.0
+    good = tf.constant(np.where(target > 0, 8.0, -8.0).astype(np.float32))
+    bad = -good
+    branch = lambda logits: [logits, tf.constant([0]), tf.constant([True]),  # noqa: E731
+                             tf.constant([0]), tf.constant([[2, 1, 2, 2]])]
+    lo = float(mask_loss([branch(good)], tf.constant(masks), [spec], 8)["mask"])
+    hi = float(mask_loss([branch(bad)], tf.constant(masks), [spec], 8)["mask"])
+    assert lo < 0.01 < 7.9 < hi
+    empty = [[good, tf.constant([0]), tf.constant([False]), tf.constant([1]),
+              tf.constant([[2, 1, 2, 2]])]]
+    out = mask_loss(empty, tf.constant(masks), [spec], 8)
+    assert float(out["mask"]) == 0.0 and float(out["mask_slots"]) == 0.0
