@@ -118,9 +118,17 @@ def cmd_import_weights(args) -> int:
     except WeightImportError as err:
         print(f"ssd-isb import-weights: error: {err}", file=sys.stderr)
         return 2
-    out = args.output if args.output.endswith(".weights.h5") else args.output + ".weights.h5"
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    detector.save_weights(out)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    if args.output.endswith(".keras"):
+        # A whole model (untrained branches): evaluate it with --box-masks, or fine-tune.
+        from .model import SSDISB, save_model
+
+        model = SSDISB(cfg, detector=detector)
+        out = save_model(model.inference_model, args.output, cfg, params=model.count_params())
+    else:
+        out = args.output if args.output.endswith(".weights.h5") else (
+            args.output + ".weights.h5")
+        detector.save_weights(out)
     with open(out + ".json", "w", encoding="utf-8") as fh:
         json.dump({"source": os.path.abspath(args.source), "config": cfg.name,
                    "class_names": list(cfg.model.class_names), "class_ids": class_ids,
@@ -182,6 +190,66 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    import logging
+
+    from .evaluation.report import load_reports, markdown_table
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.compare:
+        reports = load_reports(args.compare)
+        for line in markdown_table(reports, args.iou_type):
+            print(line)
+        return 0
+    missing = [f"--{k}" for k in ("annotations", "images", "output")
+               if not getattr(args, k)]
+    if missing:
+        print(f"ssd-isb evaluate: error: {', '.join(missing)} required (or --compare)",
+              file=sys.stderr)
+        return 2
+    from .evaluation.evaluate import EvaluationError, evaluate
+    from .runtime import BackendError
+
+    model = args.model or default_model()
+    try:
+        report = evaluate(model, args.annotations, args.images, args.backend, args.box_masks,
+                          args.threads, args.max_images, keep_results=bool(args.plots))
+    except (EvaluationError, BackendError) as err:
+        print(f"ssd-isb evaluate: error: {err}", file=sys.stderr)
+        return 2
+    extra = {k: report.pop(k) for k in ("_results", "_per_image", "_gt") if k in report}
+    if args.plots:
+        from .evaluation.plots import overlays, pr_curve
+
+        os.makedirs(args.plots, exist_ok=True)
+        person = 1
+        ids = sorted(extra["_per_image"])
+        report["plots"] = [pr_curve(extra["_gt"], extra["_results"], ids, person,
+                                    os.path.join(args.plots, "pr_curve.png"),
+                                    os.path.basename(model))]
+        report["plots"] += overlays(extra["_gt"], extra["_per_image"], extra["_results"], person,
+                                    args.plots, args.num_overlays)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w", encoding="utf-8") as fh:
+        json.dump(report, fh, indent=2)
+    for iou_type in ("segm", "bbox"):
+        print(f"{iou_type}:")
+        for line in markdown_table([report], iou_type):
+            print(line)
+    if report["missing_images"] or report["unreadable_images"]:
+        print(f"skipped {len(report['missing_images'])} missing and "
+              f"{len(report['unreadable_images'])} unreadable images")
+    print(f"{report['images']} images, {report['ms_per_image']} ms per image -> {args.output}")
+    return 0
+
+
+def default_model() -> str:
+    """The shipped default model (the int8 Multi-Shape TFLite in ssd_isb/zoo)."""
+    from .zoo import default_model_path
+
+    return default_model_path()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ssd-isb", description="Real-time person instance segmentation (SSD-ISB).")
@@ -198,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True,
                    help="zoo detect.tflite, or a TF OD API checkpoint prefix (model.ckpt)")
     p.add_argument("--config", required=True, help="YAML config of the model to initialize")
-    p.add_argument("--output", required=True, help="detector weights file (.weights.h5)")
+    p.add_argument("--output", required=True,
+                   help="detector weights (.weights.h5, for train --init) or a whole model "
+                        "(.keras, branches untrained)")
     p.add_argument("--classes", choices=["config", "all"], default="config",
                    help="keep the config's classes (person) or all 90 COCO classes")
     p.add_argument("--label-map", help="zoo labelmap.txt (needed for classes other than person)")
@@ -230,12 +300,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="propose K thresholds and K exact shapes that cover the data best")
     p.add_argument("--max-area", type=int, help="largest threshold area (cells) to propose")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("evaluate", help="COCO mask/box AP and AR (thesis IoU-0.50 set)")
+    p.add_argument("--model", help="model file (default: the shipped model)")
+    p.add_argument("--annotations", help="COCO json with the ground truth")
+    p.add_argument("--images", help="image folder")
+    p.add_argument("--backend", help="keras, tflite, onnx or tensorrt (default: from the file)")
+    p.add_argument("--threads", type=int, help="CPU threads of the backend")
+    p.add_argument("--box-masks", action="store_true",
+                   help="score each detection's filled box as its mask (the floor)")
+    p.add_argument("--max-images", type=int, help="only the first N images")
+    p.add_argument("--output", help="report JSON")
+    p.add_argument("--plots", help="folder for the PR curve and worst/best overlays")
+    p.add_argument("--num-overlays", type=int, default=4)
+    p.add_argument("--compare", nargs="+", metavar="REPORT",
+                   help="print these report JSONs as one markdown table instead")
+    p.add_argument("--iou-type", choices=["segm", "bbox"], default="segm",
+                   help="which figures --compare prints")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 
 COMMANDS: Dict[str, Callable] = {"info": cmd_info, "import-weights": cmd_import_weights,
                                  "train": cmd_train, "convert-dataset": cmd_convert_dataset,
-                                 "stats": cmd_stats}
+                                 "stats": cmd_stats, "evaluate": cmd_evaluate}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -244,6 +332,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as err:
+        print(f"ssd-isb {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:  # e.g. no shipped default model
         print(f"ssd-isb {args.command}: error: {err}", file=sys.stderr)
         return 2
 

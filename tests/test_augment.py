@@ -64,6 +64,14 @@ def test_copy_paste_occludes_and_adds_people():
     assert union.max() <= 1  # instance masks never overlap after pasting
 
 
+def test_negative_sample_survives_every_step():
+    empty = Sample(np.full((120, 160, 3), 80, np.uint8), np.zeros((0, 120, 160), np.uint8))
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        s = augment(empty, AugmentConfig(copy_paste=True), rng, (64, 96), InstancePool())
+        assert s.masks.shape == (0, 64, 96) or s.masks.shape[1:] == (64, 96)
+
+
 def test_full_augment_shapes():
     cfg = AugmentConfig(copy_paste=True, copy_paste_probability=1.0)
     rng = np.random.default_rng(2)

@@ -44,3 +44,43 @@ def test_console_script_and_config_error(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip() == ("ssd-isb info: error: bad.yaml: model.input_size: 300 is not a "
                                   "multiple of 32 (the stride-32 map must not be padded; try 288)")
+
+
+def test_stats_reproduces_table_5_1_structure(capsys):
+    import os as _os
+
+    from conftest import DATA, need
+
+    ann = need(_os.path.join(DATA, "coco_person_val2017", "annotations.json"))
+    assert main(["stats", "--annotations", ann, "--input-size", "640", "--suggest-shapes",
+                 "10"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    header = out[1].split()
+    assert header == ["7x2", "6x3", "6x2", "5x3", "5x2", "4x3", "4x2", "3x3", "3x2", "3x1", "2x2",
+                      "2x1", "Other", "total", "covered"]
+    row = out[2].split()
+    counts = [int(v) for v in row[1:14]]
+    assert sum(counts) == int(row[14]) > 1500  # columns + Other = every non-crowd person
+    # As in the thesis (Table 5.1, val: 945 / 929 / 882), the three small shapes 3x2, 2x2 and
+    # 2x1 are the commonest of the twelve.
+    top3 = sorted(range(12), key=lambda i: -counts[i])[:3]
+    assert {header[i] for i in top3} == {"3x2", "2x2", "2x1"}
+    assert any(line.startswith("Suggested 10 Multi-Shape thresholds") for line in out)
+
+
+def test_convert_dataset_cli(tmp_path, capsys):
+    import json as _json
+    import os as _os
+
+    from conftest import DATA, need
+
+    masks = need(_os.path.join(DATA, "pennfudan", "PedMasks"))
+    out = tmp_path / "pf.json"
+    assert main(["convert-dataset", "--masks", masks, "--images",
+                 _os.path.join(DATA, "pennfudan", "Images"), "--output", str(out)]) == 0
+    assert "170 images, 423 person instances" in capsys.readouterr().out
+    data = _json.loads(out.read_text())
+    assert data["categories"][0]["name"] == "person" and len(data["annotations"]) == 423
+    assert main(["convert-dataset", "--masks", str(tmp_path), "--images", str(tmp_path),
+                 "--output", str(tmp_path / "x.json")]) == 2
+    assert "no PNG masks" in capsys.readouterr().err

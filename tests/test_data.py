@@ -113,6 +113,10 @@ def test_examples_from_awkward_images(mini_coco):
         np.testing.assert_allclose(ex["gt_boxes"], ref["gt_boxes"], atol=1e-6)
     neg = maker.make(by_name["negative.jpg"])
     assert neg["gt_valid"].sum() == 0 and (neg["cls_targets"] == 0).all()
+    augmenting = ExampleMaker(_cfg(augment={"copy_paste": True}), training=True)
+    for seed in range(5):  # negatives go through every augmentation too
+        neg = augmenting.make(by_name["negative.jpg"], np.random.default_rng(seed))
+        assert neg["image"].shape == (320, 320, 3)
     crowd = maker.make(by_name[mini_coco["crowd_image"]])
     assert (crowd["cls_targets"] == -1).any()  # anchors inside the crowd region are ignored
 

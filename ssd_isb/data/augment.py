@@ -48,8 +48,8 @@ def random_crop(sample: Sample, rng: np.random.Generator, scale: Sequence[float]
     x0 = int(rng.integers(0, w - cw + 1))
     y0 = int(rng.integers(0, h - ch + 1))
     masks = sample.masks[:, y0:y0 + ch, x0:x0 + cw]
-    before = sample.masks.reshape(len(sample.masks), -1).sum(1)
-    after = masks.reshape(len(masks), -1).sum(1)
+    before = sample.masks.sum(axis=(1, 2))
+    after = masks.sum(axis=(1, 2))
     keep = after >= MIN_VISIBLE_FRACTION * np.maximum(before, 1)
     lost = [_mask_box(m) for m, k in zip(masks, keep) if not k and m.any()]
     ignore = sample.ignore - np.array([x0, y0, x0, y0], np.float32)

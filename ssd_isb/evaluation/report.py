@@ -1,0 +1,50 @@
+"""Printing reports: the thesis' Table 5.4 row and several reports as one markdown table."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Dict, List, Sequence
+
+# Table 5.4 columns (all at IoU 0.50), then the COCO standard three.
+THESIS_COLUMNS = [("AP50", "AP(0.50)"), ("AP50_small", "AP(small)"),
+                  ("AP50_medium", "AP(medium)"), ("AP50_large", "AP(large)"), ("AR1_50", "AR(1)"),
+                  ("AR10_50", "AR(10)"), ("AR100_50", "AR(100)"), ("AR50_small", "AR(small)"),
+                  ("AR50_medium", "AR(medium)"), ("AR50_large", "AR(large)")]
+COCO_COLUMNS = [("AP", "AP"), ("AP75", "AP75")]
+
+
+def _num(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.2f}"
+
+
+def report_name(report: Dict) -> str:
+    """A row label: model file (+ backend, + 'box masks')."""
+    name = os.path.basename(report.get("model", "model"))
+    tag = f" [{report.get('backend', '?')}]"
+    if report.get("box_masks"):
+        tag += " box-masks"
+    return name + tag
+
+
+def markdown_table(reports: Sequence[Dict], iou_type: str = "segm",
+                   names: Sequence[str] = ()) -> List[str]:
+    """Thesis-style markdown table, one row per report."""
+    cols = THESIS_COLUMNS + COCO_COLUMNS
+    lines = ["| model | " + " | ".join(label for _, label in cols) + " | images |",
+             "|---|" + "---|" * (len(cols) + 1)]
+    for i, rep in enumerate(reports):
+        name = names[i] if i < len(names) else report_name(rep)
+        m = rep[iou_type]
+        lines.append(f"| {name} | " + " | ".join(_num(m.get(k)) for k, _ in cols)
+                     + f" | {rep.get('images', '-')} |")
+    return lines
+
+
+def load_reports(paths: Sequence[str]) -> List[Dict]:
+    reports = []
+    for p in paths:
+        with open(p, encoding="utf-8") as fh:
+            reports.append(json.load(fh))
+    return reports
