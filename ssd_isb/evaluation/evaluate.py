@@ -20,7 +20,7 @@ import numpy as np
 
 from ..data.coco import DatasetError, person_category_id, read_coco_json
 from ..runtime import ImageError, Segmenter
-from ..runtime.coco_results import to_coco_results
+from ..runtime.coco_results import to_coco_results, with_box_masks
 from .metrics import coco_metrics
 
 log = logging.getLogger("ssd_isb.evaluate")
@@ -97,8 +97,9 @@ def evaluate(model: str, annotations: str, images: str, backend: Optional[str] =
             log.warning("%s, skipped", err)
             unreadable.append(info["file_name"])
             continue
-        entries = to_coco_results(result, image_id, category_ids={"person": person},
-                                  box_masks=box_masks)
+        if box_masks:
+            result = with_box_masks(result)  # scored and drawn alike
+        entries = to_coco_results(result, image_id, category_ids={"person": person})
         results += entries
         evaluated.append(image_id)
         if keep_results:

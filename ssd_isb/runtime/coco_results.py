@@ -22,6 +22,15 @@ def box_mask(box, image_size) -> np.ndarray:
     return out
 
 
+def with_box_masks(result: Segmentation) -> Segmentation:
+    """The same detections with each filled box as its mask."""
+    import dataclasses
+
+    masks = np.stack([box_mask(b, result.image_size) for b in result.boxes]) if len(result) \
+        else result.masks
+    return dataclasses.replace(result, masks=masks, has_mask=np.ones(len(result), bool))
+
+
 def to_coco_results(result: Segmentation, image_id: Optional[int] = None,
                     file_name: Optional[str] = None, category_ids: Optional[Dict[str, int]] = None,
                     box_masks: bool = False) -> List[Dict]:
