@@ -70,20 +70,20 @@ def assign_branches(heights, widths, specs: Sequence[BranchSpec], xp=np):
     Returns:
         int32 [...] index into ``specs`` (-1: no mask for this box).
     """
-    # Lower priority wins: exact match 0, containing threshold 1 + area, rest 2.5,
-    # fallback threshold 3 - area (the largest threshold when none contains the window).
-    norm = 1.0 + max(s.shape[0] * s.shape[1] for s in specs)
+    # Lower priority wins: exact match 0, containing threshold 100000 + area, rest 250000,
+    # fallback threshold 300000 - area (the largest threshold when none contains the window).
+    # Whole numbers held in floats: exact, and float is what TensorRT's ArgMin takes.
     inf = 1e9
     prios = []
     for s in specs:
         bh, bw = s.shape
+        area = bh * bw
         if s.mode == "exact":
             p = xp.where((heights == bh) & (widths == bw), 0.0, inf)
         elif s.mode == "threshold":
-            area = bh * bw / norm
-            p = xp.where((heights <= bh) & (widths <= bw), 1.0 + area, 3.0 - area)
+            p = xp.where((heights <= bh) & (widths <= bw), 100000.0 + area, 300000.0 - area)
         elif s.mode == "rest":
-            p = xp.where(heights >= 0, 2.5, inf)
+            p = xp.where(heights >= 0, 250000.0, inf)
         else:  # all
             p = xp.where(heights >= 0, 0.0, inf)
         prios.append(p)

@@ -21,6 +21,7 @@ from keras import layers
 
 from ..anchors import anchors_per_layer
 from ..config import Config
+from .graph_ops import ops
 from .mask_head import InstanceMasks, MaskHead, native_mask_size
 from .mobilenet import mobilenet_v1
 from .postprocess import DetectionPostprocess
@@ -45,7 +46,7 @@ class BoxWindows(keras.layers.Layer):
         from ..encompassing import encompassing_windows
 
         b, n = boxes.shape[0], boxes.shape[1]
-        windows = encompassing_windows(tf.reshape(boxes, [b * n, 4]), self.grid, xp=keras.ops)
+        windows = encompassing_windows(tf.reshape(boxes, [b * n, 4]), self.grid, xp=ops)
         batch_index = tf.repeat(tf.range(b, dtype=tf.int32), n)
         flat_valid = tf.reshape(tf.cast(valid, tf.int32) > 0, [b * n])
         return {"windows": windows, "batch_index": batch_index, "valid": flat_valid}

@@ -19,6 +19,7 @@ import tensorflow as tf
 from ..branches import assign_branches, branch_slots, branch_specs
 from ..config import ISBConfig, _build
 from ..encompassing import windows_to_boxes
+from .graph_ops import ops
 from .crops import crop_windows
 from .isb import ISBBranch
 
@@ -82,12 +83,12 @@ class MaskHead(keras.layers.Layer):
         windows = tf.cast(inputs["windows"], tf.int32)
         batch_index = tf.cast(inputs["batch_index"], tf.int32)
         valid = tf.cast(inputs["valid"], tf.bool)
-        assignment = assign_branches(windows[:, 2], windows[:, 3], self.specs, xp=keras.ops)
+        assignment = assign_branches(windows[:, 2], windows[:, 3], self.specs, xp=ops)
         cap = int(boxes_per_branch or self.cap)
         outputs = []
         for b, (spec, branch) in enumerate(zip(self.specs, self.branches)):
             slot_index, slot_valid, rank = branch_slots(assignment, valid, b, cap,
-                                                        xp=keras.ops)
+                                                        xp=ops)
             slot_windows = tf.gather(windows, slot_index)
             slot_batch = tf.gather(batch_index, slot_index)
             if not spec.resizes:
@@ -167,7 +168,7 @@ class InstanceMasks(keras.layers.Layer):
         else:
             onehot = tf.one_hot(tf.maximum(classes - 1, 0), num_classes, dtype=masks.dtype)
             masks = tf.reduce_sum(masks * onehot[:, None, None, :], axis=-1)
-        boxes = windows_to_boxes(windows, self.grid, xp=keras.ops)
+        boxes = windows_to_boxes(windows, self.grid, xp=ops)
         boxes = tf.where(has_mask[:, None], boxes, tf.zeros_like(boxes))
         return masks[None], boxes[None]
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 from ..anchors import generate_anchors
 from ..box_coder import decode
 from ..config import AnchorConfig, PostprocessConfig, _build
+from .graph_ops import ops
 
 
 @keras.saving.register_keras_serializable(package="ssd_isb")
@@ -53,7 +54,7 @@ class DetectionPostprocess(keras.layers.Layer):
         top_scores, top_index = tf.math.top_k(scores, k=k)
         anchors = tf.gather(tf.constant(self.anchors), top_index)
         codes = tf.gather(box_encodings[0], top_index)
-        boxes = tf.clip_by_value(decode(codes, anchors, self.scale_factors, xp=keras.ops),
+        boxes = tf.clip_by_value(decode(codes, anchors, self.scale_factors, xp=ops),
                                  0.0, 1.0)
         selected, count = tf.raw_ops.NonMaxSuppressionV4(
             boxes=boxes, scores=top_scores, max_output_size=n,

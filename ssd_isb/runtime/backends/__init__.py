@@ -17,6 +17,9 @@ from .base import Backend, BackendError
 # TFLite never imports TensorFlow.
 BACKENDS: Dict[str, str] = {
     "keras": "ssd_isb.runtime.backends.keras_backend:KerasBackend",
+    "tflite": "ssd_isb.runtime.backends.tflite_backend:TFLiteBackend",
+    "onnx": "ssd_isb.runtime.backends.onnx_backend:ONNXBackend",
+    "tensorrt": "ssd_isb.runtime.backends.tensorrt_backend:TensorRTBackend",
 }
 EXTENSIONS = {".keras": "keras", ".tflite": "tflite", ".onnx": "onnx", ".engine": "tensorrt",
               ".plan": "tensorrt"}
