@@ -19,8 +19,8 @@ import tensorflow as tf
 from ..branches import assign_branches, branch_slots, branch_specs
 from ..config import ISBConfig, _build
 from ..encompassing import windows_to_boxes
-from .graph_ops import ops
 from .crops import crop_windows
+from .graph_ops import ops
 from .isb import ISBBranch
 
 LEVELS = (1, 2, 4)  # stride-32, -16, -8 maps relative to the stride-32 grid
