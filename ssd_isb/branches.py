@@ -70,20 +70,26 @@ def assign_branches(heights, widths, specs: Sequence[BranchSpec], xp=np):
     Returns:
         int32 [...] index into ``specs`` (-1: no mask for this box).
     """
-    # Lower priority wins: exact match 0, containing threshold 100000 + area, rest 250000,
-    # fallback threshold 300000 - area (the largest threshold when none contains the window).
-    # Whole numbers held in floats: exact, and float is what TensorRT's ArgMin takes.
-    inf = 1e9
+    # Lower priority wins: an exact match 0; a containing threshold 1 + its rank by area
+    # (smallest first); rest K + 1; a threshold that does not contain the window K + 2 + its
+    # rank by area (largest first: the fallback). Small whole numbers stay exact even in the
+    # fp16 TFLite export, where every float constant becomes fp16 (max 65504).
+    k = len(specs)
+    by_area = sorted(range(k), key=lambda i: (specs[i].shape[0] * specs[i].shape[1], i))
+    small_rank = {j: r for r, j in enumerate(by_area)}
+    large_rank = {j: r for r, j in enumerate(sorted(
+        range(k), key=lambda i: (-specs[i].shape[0] * specs[i].shape[1], i)))}
+    inf = float(2 * k + 10)
     prios = []
-    for s in specs:
+    for j, s in enumerate(specs):
         bh, bw = s.shape
-        area = bh * bw
         if s.mode == "exact":
             p = xp.where((heights == bh) & (widths == bw), 0.0, inf)
         elif s.mode == "threshold":
-            p = xp.where((heights <= bh) & (widths <= bw), 100000.0 + area, 300000.0 - area)
+            p = xp.where((heights <= bh) & (widths <= bw), 1.0 + small_rank[j],
+                         float(k + 2 + large_rank[j]))
         elif s.mode == "rest":
-            p = xp.where(heights >= 0, 250000.0, inf)
+            p = xp.where(heights >= 0, float(k + 1), inf)
         else:  # all
             p = xp.where(heights >= 0, 0.0, inf)
         prios.append(p)

@@ -243,6 +243,31 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    import logging
+
+    from .export import ExportError, export_model
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = load_config(args.config)
+    try:
+        report = export_model(cfg, args.weights, args.format, args.quantize, args.output,
+                              args.calibration, args.calibration_images, args.integer_io,
+                              args.check_images)
+    except (ExportError, ValueError) as err:
+        print(f"ssd-isb export: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(f"wrote {report['output']} ({report['bytes'] / 1e6:.2f} MB, {report['format']}, "
+          f"{report['quantization']}) and {report['sidecar']}")
+    agreement = report.get("agreement")
+    if agreement:
+        print(f"agreement with Keras on {agreement['images']} real images: "
+              f"{100 * agreement['matched']:.1f}% of {agreement['reference_detections']} "
+              f"detections matched, box IoU {agreement['box_iou']:.3f}, mask IoU "
+              f"{agreement['mask_iou']:.3f}, score diff {agreement['score_diff']:.3f}")
+    return 0
+
+
 def default_model() -> str:
     """The shipped default model (the int8 Multi-Shape TFLite in ssd_isb/zoo)."""
     from .zoo import default_model_path
@@ -318,12 +343,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iou-type", choices=["segm", "bbox"], default="segm",
                    help="which figures --compare prints")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="TFLite (fp32/fp16/int8), ONNX or SavedModel + sidecar")
+    p.add_argument("--config", required=True)
+    p.add_argument("--weights", required=True,
+                   help="trained model (.keras) or detector weights (.weights.h5)")
+    p.add_argument("--format", required=True, choices=["tflite", "onnx", "saved_model"])
+    p.add_argument("--quantize", default="none", choices=["none", "fp16", "int8"])
+    p.add_argument("--calibration", help="image folder for int8 calibration and the check "
+                   "(default: the config's training data pipeline)")
+    p.add_argument("--calibration-images", type=int, default=200)
+    p.add_argument("--integer-io", action="store_true", help="int8: uint8 image input")
+    p.add_argument("--check-images", type=int, default=16,
+                   help="real images to compare the export with Keras on (0: skip)")
+    p.add_argument("--output", required=True)
+    p.set_defaults(func=cmd_export)
     return parser
 
 
 COMMANDS: Dict[str, Callable] = {"info": cmd_info, "import-weights": cmd_import_weights,
                                  "train": cmd_train, "convert-dataset": cmd_convert_dataset,
-                                 "stats": cmd_stats, "evaluate": cmd_evaluate}
+                                 "stats": cmd_stats, "evaluate": cmd_evaluate,
+                                 "export": cmd_export}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,0 +1,55 @@
+"""Real images for int8 calibration and export checks, from the training data pipeline or a
+folder (TF-free)."""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Iterator, List, Optional
+
+import numpy as np
+
+from ..config import Config
+from ..runtime.image_io import ImageError, model_input, read_image
+
+IMAGE_PATTERNS = ("*.jpg", "*.jpeg", "*.png", "*.bmp")
+
+
+def folder_images(folder: str) -> List[str]:
+    """Image files of a folder, sorted."""
+    paths = []
+    for pattern in IMAGE_PATTERNS:
+        paths += glob.glob(os.path.join(folder, pattern))
+        paths += glob.glob(os.path.join(folder, pattern.upper()))
+    return sorted(set(paths))
+
+
+def calibration_paths(cfg: Config, source: Optional[str], count: int, seed: int = 0,
+                      side: str = "train") -> List[str]:
+    """``count`` image paths: from ``source`` (a folder) or the config's data pipeline.
+
+    The pipeline's records are shuffled with a fixed seed so the sample spans every dataset.
+    """
+    if source:
+        paths = folder_images(source)
+        if not paths:
+            raise ValueError(f"{source}: no images for calibration")
+    else:
+        from ..data import load_datasets
+
+        records, _ = load_datasets(cfg, side)
+        if not records:
+            raise ValueError(f"no {side} images in the config for calibration; pass "
+                             f"--calibration FOLDER")
+        paths = [r.path for r in records]
+    order = np.random.default_rng(seed).permutation(len(paths))
+    return [paths[i] for i in order[:count]]
+
+
+def model_inputs(paths: List[str], input_size) -> Iterator[np.ndarray]:
+    """RGB float32 [1, H, W, 3] inputs of readable images (unreadable ones are skipped)."""
+    for path in paths:
+        try:
+            yield model_input(read_image(path), input_size)
+        except ImageError:
+            continue

@@ -1,0 +1,150 @@
+"""``ssd-isb export``: Keras model -> TFLite / ONNX / SavedModel, its sidecar, and a check.
+
+One library for every format (like ``official/vision``'s export library): the inference graph is
+exported whole (decode, NMS, crops, branches), the sidecar records how to run it, and the
+exported file is run against the Keras model on real images; fp32 and fp16 exports that disagree
+beyond :data:`~ssd_isb.export.agreement.TOLERANCES` fail, int8 prints its drop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from typing import Dict, Optional
+
+import numpy as np
+
+from ..config import Config
+from ..metadata import ModelMetadata, write_sidecar
+from .agreement import compare, within_tolerance
+from .calibration import calibration_paths, model_inputs
+from .formats import ExportError, ExportFormat, Quantization
+
+log = logging.getLogger("ssd_isb.export")
+
+
+def load_for_export(cfg: Config, weights: str):
+    """The Keras inference model from a ``.keras`` file or detector ``.weights.h5``."""
+    from ..model import SSDISB, load_model
+
+    if not os.path.exists(weights):
+        raise ExportError(f"{weights}: no such weights file")
+    if weights.endswith(".keras"):
+        model = load_model(weights)
+        expected = tuple(cfg.model.input_size)
+        if tuple(model.input_shape[1:3]) != expected:
+            raise ExportError(f"{weights}: input {model.input_shape[1:3]} does not match the "
+                              f"config's {expected}")
+        return model
+    if weights.endswith(".weights.h5"):
+        net = SSDISB(cfg)
+        try:
+            net.detector.load_weights(weights)  # import-weights output: branches untrained
+        except ValueError:
+            try:
+                net.inference_model.load_weights(weights)
+            except ValueError as err:
+                raise ExportError(f"{weights}: does not fit config {cfg.name} "
+                                  f"({str(err).splitlines()[0]})") from None
+        return net.inference_model
+    raise ExportError(f"{weights}: expected a .keras model or .weights.h5 file")
+
+
+def export_model(cfg: Config, weights: str, fmt: ExportFormat, quantization: Quantization,
+                 output: str, calibration: Optional[str] = None, calibration_images: int = 200,
+                 integer_io: bool = False, check_images: int = 16, check: bool = True) -> Dict:
+    """Export and check one model; returns a report (paths, sizes, I/O, agreement)."""
+    import tensorflow as tf
+
+    from .saved_model import to_saved_model
+
+    fmt, quantization = ExportFormat(fmt), Quantization(quantization)
+    if fmt != ExportFormat.TFLITE and quantization != Quantization.NONE:
+        raise ExportError(f"--quantize {quantization.value} is for TFLite; ONNX and SavedModel "
+                          f"export fp32 (TensorRT quantizes when it builds the engine)")
+    model = load_for_export(cfg, weights)
+    size = tuple(cfg.model.input_size)
+    os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
+    report: Dict = {"format": fmt.value, "quantization": quantization.value, "output": output}
+    with tempfile.TemporaryDirectory() as tmp:
+        saved = to_saved_model(model, os.path.join(tmp, "saved_model"))
+        if fmt == ExportFormat.SAVED_MODEL:
+            if os.path.exists(output):
+                shutil.rmtree(output)
+            shutil.copytree(saved, output)
+        elif fmt == ExportFormat.TFLITE:
+            from .tflite import op_names, to_tflite
+
+            representative = None
+            if quantization == Quantization.INT8:
+                paths = calibration_paths(cfg, calibration, calibration_images)
+                report["calibration_images"] = len(paths)
+                representative = lambda: model_inputs(paths, size)  # noqa: E731
+            content = to_tflite(saved, quantization, representative, integer_io)
+            ops = op_names(content)
+            bad = sorted(o for o in ops if o == "CUSTOM" or o.startswith("Flex"))
+            if bad:
+                raise ExportError(f"TFLite export has non-builtin ops: {', '.join(bad)}")
+            report["ops"] = sorted(ops)
+            tmp_out = output + ".tmp"
+            with open(tmp_out, "wb") as fh:
+                fh.write(content)
+            os.replace(tmp_out, output)
+        else:
+            from .onnx_export import to_onnx
+
+            to_onnx(saved, output, (1,) + size + (3,))
+    params = int(model.count_params())
+    meta = ModelMetadata.from_config(
+        cfg, backend_format=fmt.value, quantization=quantization.value, params=params,
+        input_dtype="uint8" if integer_io else "float32")
+    report["sidecar"] = write_sidecar(output, meta)
+    report["bytes"] = _size(output)
+    report["params"] = params
+    if fmt != ExportFormat.SAVED_MODEL:
+        from ..runtime.backends import load_backend
+
+        backend = load_backend(output, meta=meta)
+        report["io"] = _io_shapes(backend)
+        for line in report["io"]:
+            log.info("%s", line)
+        if check and check_images:
+            paths = calibration_paths(cfg, calibration, check_images, seed=1,
+                                      side="val" if cfg.data.val and not calibration
+                                      else "train")
+            fn = tf.function(lambda x: model(x, training=False))
+            reference = lambda x: {k: np.asarray(v) for k, v in fn(x).items()}  # noqa: E731
+            result = compare(reference, backend.run, model_inputs(paths, size),
+                             cfg.model.class_names)
+            report["agreement"] = result
+            if not within_tolerance(result, quantization.value):
+                os.replace(output, output + ".rejected")
+                raise ExportError(
+                    f"{output}: exported model disagrees with Keras beyond tolerance "
+                    f"(matched {result['matched']:.3f}, mask IoU {result['mask_iou']:.3f} on "
+                    f"{result['images']} images); kept as {output}.rejected")
+    return report
+
+
+def _size(path: str) -> int:
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+    return os.path.getsize(path)
+
+
+def _io_shapes(backend) -> list:
+    """Input and output names, shapes and dtypes, one line each (logged, and in the report)."""
+    lines = []
+    if backend.name == "tflite":
+        d = backend.input_detail
+        lines.append(f"input  {backend.input_name}: {list(d['shape'])} {d['dtype'].__name__}")
+        for name, d in sorted(backend.output_details.items()):
+            lines.append(f"output {name}: {list(d['shape'])} {d['dtype'].__name__}")
+    elif backend.name == "onnx":
+        for i in backend.session.get_inputs():
+            lines.append(f"input  {i.name}: {i.shape} {i.type}")
+        for o in backend.session.get_outputs():
+            lines.append(f"output {o.name}: {o.shape} {o.type}")
+    return lines
