@@ -213,7 +213,8 @@ def cmd_evaluate(args) -> int:
     model = args.model or default_model()
     try:
         report = evaluate(model, args.annotations, args.images, args.backend, args.box_masks,
-                          args.threads, args.max_images, keep_results=bool(args.plots))
+                          args.threads, args.max_images, keep_results=bool(args.plots),
+                          split=args.split, holdout_every=args.holdout_every)
     except (EvaluationError, BackendError) as err:
         print(f"ssd-isb evaluate: error: {err}", file=sys.stderr)
         return 2
@@ -335,6 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--box-masks", action="store_true",
                    help="score each detection's filled box as its mask (the floor)")
     p.add_argument("--max-images", type=int, help="only the first N images")
+    p.add_argument("--split", choices=["all", "train", "val"], default="all",
+                   help="one side of the deterministic hold-out (val: the dev-validation split)")
+    p.add_argument("--holdout-every", type=int, default=5)
     p.add_argument("--output", help="report JSON")
     p.add_argument("--plots", help="folder for the PR curve and worst/best overlays")
     p.add_argument("--num-overlays", type=int, default=4)

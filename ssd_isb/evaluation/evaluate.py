@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..data.coco import DatasetError, person_category_id, read_coco_json
+from ..data.coco import DatasetError, is_holdout, person_category_id, read_coco_json
 from ..runtime import ImageError, Segmenter
 from ..runtime.coco_results import to_coco_results, with_box_masks
 from .metrics import coco_metrics
@@ -49,7 +49,8 @@ def load_ground_truth(annotations: str):
 
 def evaluate(model: str, annotations: str, images: str, backend: Optional[str] = None,
              box_masks: bool = False, threads: Optional[int] = None,
-             max_images: Optional[int] = None, keep_results: bool = False) -> Dict:
+             max_images: Optional[int] = None, keep_results: bool = False,
+             split: str = "all", holdout_every: int = 5) -> Dict:
     """Evaluate a model file on a COCO dataset.
 
     Args:
@@ -61,6 +62,9 @@ def evaluate(model: str, annotations: str, images: str, backend: Optional[str] =
         threads: CPU threads of the backend.
         max_images: evaluate only the first N images (sorted by id).
         keep_results: include the raw COCO results (``results``) and per-image data.
+        split: "all", or "val"/"train" for one side of the deterministic hold-out
+            (:func:`ssd_isb.data.coco.is_holdout`), e.g. the dev-validation split.
+        holdout_every: the hold-out modulus.
 
     Returns:
         The report: ``segm``, ``bbox``, ``images``, ``backend``, ``model``, ``box_masks``,
@@ -73,6 +77,9 @@ def evaluate(model: str, annotations: str, images: str, backend: Optional[str] =
         raise EvaluationError(f"{model}: the model's classes {seg.meta.class_names[:5]} do not "
                               f"include person")
     ids = sorted(gt.getImgIds())
+    if split != "all":
+        ids = [i for i in ids
+               if is_holdout(gt.imgs[i]["file_name"], holdout_every) == (split == "val")]
     if max_images:
         ids = ids[:max_images]
     missing = [gt.imgs[i]["file_name"] for i in ids
@@ -114,7 +121,7 @@ def evaluate(model: str, annotations: str, images: str, backend: Optional[str] =
         "box_masks": bool(box_masks), "missing_images": missing,
         "unreadable_images": unreadable, "seconds": round(seconds, 2),
         "ms_per_image": round(1000 * seconds / len(evaluated), 2),
-        "annotations": os.path.abspath(annotations),
+        "annotations": os.path.abspath(annotations), "split": split,
     }
     if keep_results:
         report["_results"] = results
