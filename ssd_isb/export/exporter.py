@@ -37,6 +37,12 @@ def load_for_export(cfg: Config, weights: str):
         if tuple(model.input_shape[1:3]) != expected:
             raise ExportError(f"{weights}: input {model.input_shape[1:3]} does not match the "
                               f"config's {expected}")
+        # The sidecar is written from the config: it must describe this very model.
+        head = model.get_layer("mask_head").isb
+        if head != cfg.isb:
+            raise ExportError(f"{weights}: its branches ({head.variant}, shapes "
+                              f"{[list(s) for s in head.shapes]}) are not config {cfg.name}'s "
+                              f"({cfg.isb.variant}, {[list(s) for s in cfg.isb.shapes]})")
         return model
     if weights.endswith(".weights.h5"):
         net = SSDISB(cfg)
