@@ -260,6 +260,7 @@ def cmd_export(args) -> int:
         return 2
     print(f"wrote {report['output']} ({report['bytes'] / 1e6:.2f} MB, {report['format']}, "
           f"{report['quantization']}) and {report['sidecar']}")
+    print("seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report["seconds"].items()))
     agreement = report.get("agreement")
     if agreement:
         print(f"agreement with Keras on {agreement['images']} real images: "

@@ -213,3 +213,22 @@ assert 'tensorflow' not in sys.modules
 
     if not tensorrt_available():
         assert "exit 2" in res.stdout and "TensorRT is not installed here" in res.stderr
+
+
+@pytest.mark.slow
+def test_same_figures_through_every_backend(exports, weights):
+    """Issue 4: one model, evaluated through Keras, TFLite fp32 and ONNX, within 0.5 AP."""
+    from ssd_isb.evaluation.evaluate import evaluate
+
+    ann = os.path.join(need(os.path.join(DATA, "coco_person_val2017")), "annotations.json")
+    images = os.path.join(DATA, "coco_person_val2017", "images")
+    name = "embedded_multi_shape"
+    paths = {"keras": weights[name], "tflite": exports[(name, "tflite", "none")]["output"],
+             "onnx": exports[(name, "onnx", "none")]["output"]}
+    reports = {b: evaluate(p, ann, images, max_images=20) for b, p in paths.items()}
+    assert {r["backend"] for r in reports.values()} == {"keras", "tflite", "onnx"}
+    for kind in ("segm", "bbox"):
+        for key in ("AP", "AP50", "AP50_large", "AR100_50"):
+            values = [r[kind][key] for r in reports.values()]
+            assert max(values) - min(values) <= 0.5, (kind, key, values)
+    assert reports["keras"]["bbox"]["AP50"] > 30

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from typing import Dict, Optional
 
 import numpy as np
@@ -70,12 +71,23 @@ def export_model(cfg: Config, weights: str, fmt: ExportFormat, quantization: Qua
     if fmt != ExportFormat.TFLITE and quantization != Quantization.NONE:
         raise ExportError(f"--quantize {quantization.value} is for TFLite; ONNX and SavedModel "
                           f"export fp32 (TensorRT quantizes when it builds the engine)")
+    seconds: Dict[str, float] = {}
+    clock = [time.perf_counter()]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        seconds[stage] = round(now - clock[0], 2)
+        clock[0] = now
+
     model = load_for_export(cfg, weights)
+    lap("load")
     size = tuple(cfg.model.input_size)
     os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
-    report: Dict = {"format": fmt.value, "quantization": quantization.value, "output": output}
+    report: Dict = {"format": fmt.value, "quantization": quantization.value, "output": output,
+                    "seconds": seconds}
     with tempfile.TemporaryDirectory() as tmp:
         saved = to_saved_model(model, os.path.join(tmp, "saved_model"))
+        lap("saved_model")
         if fmt == ExportFormat.SAVED_MODEL:
             if os.path.exists(output):
                 shutil.rmtree(output)
@@ -102,6 +114,7 @@ def export_model(cfg: Config, weights: str, fmt: ExportFormat, quantization: Qua
             from .onnx_export import to_onnx
 
             to_onnx(saved, output, (1,) + size + (3,))
+        lap(fmt.value)
     params = int(model.count_params())
     meta = ModelMetadata.from_config(
         cfg, backend_format=fmt.value, quantization=quantization.value, params=params,
@@ -125,6 +138,7 @@ def export_model(cfg: Config, weights: str, fmt: ExportFormat, quantization: Qua
             result = compare(reference, backend.run, model_inputs(paths, size),
                              cfg.model.class_names)
             report["agreement"] = result
+            lap("agreement")
             if not within_tolerance(result, quantization.value):
                 os.replace(output, output + ".rejected")
                 raise ExportError(
