@@ -270,6 +270,32 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_benchmark(args) -> int:
+    from .benchmark import run_benchmark
+    from .export.calibration import folder_images
+    from .runtime import BackendError
+
+    model = args.model or default_model()
+    images = folder_images(args.images) if args.images else None
+    try:
+        report = run_benchmark(model, args.backend, args.threads, args.runs, args.warmup, images)
+    except (BackendError, ValueError) as err:
+        print(f"ssd-isb benchmark: error: {err}", file=sys.stderr)
+        return 2
+    if args.output:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+        with open(args.output, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=2)
+    lat = report["latency_ms"]
+    print(f"{os.path.basename(model)} [{report['backend']}, {args.threads or 'default'} threads, "
+          f"{report['runs']} runs]: total {lat['total']['median']:.1f} ms median "
+          f"(p90 {lat['total']['p90']:.1f}) = {report['fps_median']:.1f} FPS; preprocess "
+          f"{lat['preprocess']['median']:.1f}, inference {lat['inference']['median']:.1f}, "
+          f"postprocess {lat['postprocess']['median']:.1f} ms; peak RSS "
+          f"{report['peak_rss_mb']:.0f} MB" + (f" -> {args.output}" if args.output else ""))
+    return 0
+
+
 def default_model() -> str:
     """The shipped default model (the int8 Multi-Shape TFLite in ssd_isb/zoo)."""
     from .zoo import default_model_path
@@ -363,13 +389,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real images to compare the export with Keras on (0: skip)")
     p.add_argument("--output", required=True)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("benchmark", help="per-stage latency, FPS and memory of a model")
+    p.add_argument("--model", help="model file (default: the shipped model)")
+    p.add_argument("--backend")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--images", help="folder of real images (default: ../shared/data photos)")
+    p.add_argument("--output", help="report JSON")
+    p.set_defaults(func=cmd_benchmark)
     return parser
 
 
 COMMANDS: Dict[str, Callable] = {"info": cmd_info, "import-weights": cmd_import_weights,
                                  "train": cmd_train, "convert-dataset": cmd_convert_dataset,
                                  "stats": cmd_stats, "evaluate": cmd_evaluate,
-                                 "export": cmd_export}
+                                 "export": cmd_export, "benchmark": cmd_benchmark}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
