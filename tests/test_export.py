@@ -232,3 +232,32 @@ def test_same_figures_through_every_backend(exports, weights):
             values = [r[kind][key] for r in reports.values()]
             assert max(values) - min(values) <= 0.5, (kind, key, values)
     assert reports["keras"]["bbox"]["AP50"] > 30
+
+
+@pytest.mark.slow
+def test_runtime_only_benchmark_scripts(exports, tmp_path):
+    """benchmarks/memory.py and fps.py measure a TFLite model without importing TensorFlow."""
+    import json
+
+    model = exports[("embedded_multi_shape", "tflite", "int8")]["output"]
+    images = need(os.path.join(DATA, "pennfudan", "Images"))
+    out = tmp_path / "mem.json"
+    res = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "memory.py"),
+                          "--model", model, "--runs", "3", "--images", images,
+                          "--output", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-1000:]
+    mem = json.loads(out.read_text())
+    assert mem["tensorflow_imported"] is False
+    assert mem["peak_rss_mb"] > mem["baseline_rss_mb"] > 0
+    fps = tmp_path / "fps.json"
+    res = subprocess.run([sys.executable, "-c", BLOCK_TF + f"""
+import runpy
+sys.argv = ['fps.py', '--model', {model!r}, '--runs', '3', '--warmup', '1', '--images',
+            {images!r}, '--output', {str(fps)!r}]
+try:
+    runpy.run_path({os.path.join(ROOT, 'benchmarks', 'fps.py')!r}, run_name='__main__')
+except SystemExit as e:
+    assert not e.code, e.code
+"""], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-1000:]
+    assert json.loads(fps.read_text())["backend"] == "tflite"
