@@ -296,6 +296,33 @@ def cmd_benchmark(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    import logging
+
+    from .demo import run_demo
+    from .runtime import BackendError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    model = args.model or default_model()
+    try:
+        summary = run_demo(model, args.source, args.output, display=not args.no_display,
+                           max_frames=args.max_frames, backend=args.backend,
+                           threads=args.threads, smooth=args.smooth,
+                           score_threshold=args.score_threshold,
+                           reconnect_seconds=args.reconnect_seconds)
+    except (BackendError, ValueError) as err:
+        print(f"ssd-isb demo: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{summary['frames']} frames ({summary['dropped']} dropped, {summary['unreadable']} "
+          f"unreadable, {summary['reconnects']} reconnects; ended: {summary['ended_by']}); "
+          f"FPS median {summary['fps_median']}, p95 {summary['fps_p95']} "
+          f"[{summary['backend']}]" + (f" -> {summary['output']}" if summary["output"] else ""))
+    if args.summary:
+        with open(args.summary, "w", encoding="utf-8") as fh:
+            json.dump(summary, fh, indent=2)
+    return 0
+
+
 def default_model() -> str:
     """The shipped default model (the int8 Multi-Shape TFLite in ssd_isb/zoo)."""
     from .zoo import default_model_path
@@ -399,13 +426,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="folder of real images (default: ../shared/data photos)")
     p.add_argument("--output", help="report JSON")
     p.set_defaults(func=cmd_benchmark)
+
+    p = sub.add_parser("demo", help="live segmentation of a camera, video, stream or folder")
+    p.add_argument("--model", help="model file (default: the shipped model)")
+    p.add_argument("--source", required=True, help="camera index (0), video file, URL or folder")
+    p.add_argument("--output", help="record the annotated stream (.mp4 or .avi)")
+    p.add_argument("--no-display", action="store_true", help="headless (servers, CI)")
+    p.add_argument("--max-frames", type=int)
+    p.add_argument("--backend")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--smooth", action="store_true", help="temporal smoothing of masks")
+    p.add_argument("--score-threshold", type=float, default=0.5)
+    p.add_argument("--reconnect-seconds", type=float, default=20.0,
+                   help="how long a dropped live stream is retried")
+    p.add_argument("--summary", help="write the run summary JSON here")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
 COMMANDS: Dict[str, Callable] = {"info": cmd_info, "import-weights": cmd_import_weights,
                                  "train": cmd_train, "convert-dataset": cmd_convert_dataset,
                                  "stats": cmd_stats, "evaluate": cmd_evaluate,
-                                 "export": cmd_export, "benchmark": cmd_benchmark}
+                                 "export": cmd_export, "benchmark": cmd_benchmark,
+                                 "demo": cmd_demo}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1,0 +1,116 @@
+"""``ssd-isb demo``: live person segmentation on a camera, video file, stream or image folder.
+
+TF-free with TFLite/ONNX/TensorRT models. Overlays masks (a colour per instance), boxes, scores
+and a live FPS counter; records the annotated stream with ``--output``; runs headless with
+``--no-display``. Keys in the window: q or Esc quits, space pauses, s saves a snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Dict, Optional
+
+import cv2
+import numpy as np
+
+from .runtime import Segmenter
+from .runtime.draw import draw_segmentation
+from .smoothing import MaskSmoother
+from .video import FrameSource
+
+log = logging.getLogger("ssd_isb.demo")
+WINDOW = "ssd-isb"
+
+
+def _writer(path: str, fps: float, size) -> cv2.VideoWriter:
+    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.lower().endswith(".mp4") else "MJPG"))
+    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+    writer = cv2.VideoWriter(path, fourcc, fps if fps and fps < 120 else 15.0, size)
+    if not writer.isOpened():
+        raise ValueError(f"{path}: cannot write a video here (use .mp4 or .avi)")
+    return writer
+
+
+def fps_text(frame: np.ndarray, fps: float, paused: bool = False) -> None:
+    label = f"{fps:5.1f} FPS" + ("  [paused]" if paused else "")
+    cv2.putText(frame, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.65, (0, 0, 0), 4, cv2.LINE_AA)
+    cv2.putText(frame, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.65, (255, 255, 255), 1,
+                cv2.LINE_AA)
+
+
+def run_demo(model: str, source, output: Optional[str] = None, display: bool = True,
+             max_frames: Optional[int] = None, backend: Optional[str] = None,
+             threads: Optional[int] = None, smooth: bool = False, score_threshold: float = 0.5,
+             reconnect_seconds: float = 20.0, snapshot_dir: str = ".") -> Dict:
+    """Run the demo loop until the source ends, ``max_frames`` or a quit key.
+
+    Returns:
+        Summary: ``frames``, ``dropped``, ``unreadable``, ``reconnects``, ``ended_by``,
+        ``fps_median``, ``fps_p95`` (the 95th-percentile slowest frame as FPS),
+        ``latency_ms_median``, ``output``.
+    """
+    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
+    frames = FrameSource(source, reconnect_seconds=reconnect_seconds)
+    smoother = MaskSmoother() if smooth else None
+    writer = None
+    loop_ms, instances = [], []
+    paused, last = False, None
+    shown = 0
+    ended_by = ""
+    try:
+        for frame in frames:
+            start = time.perf_counter()
+            result = seg(frame)
+            if smoother is not None:
+                result = smoother(result)
+            out = draw_segmentation(frame, result)
+            elapsed = (time.perf_counter() - start) * 1000.0
+            loop_ms.append(elapsed)
+            instances.append(len(result))
+            fps_text(out, 1000.0 / np.median(loop_ms[-30:]), paused)
+            if output:
+                if writer is None:
+                    writer = _writer(output, frames.stats.fps, (out.shape[1], out.shape[0]))
+                writer.write(out)
+            shown += 1
+            last = out
+            if display:
+                cv2.imshow(WINDOW, out)
+                key = cv2.waitKey(1) & 0xFF
+                while True:
+                    if key in (ord("q"), 27):
+                        ended_by = "quit key"
+                        break
+                    if key == ord("s") and last is not None:
+                        path = os.path.join(snapshot_dir, f"snapshot_{int(time.time())}.png")
+                        cv2.imwrite(path, last)
+                        log.info("saved %s", path)
+                    if key == ord(" "):
+                        paused = not paused
+                    if not paused:
+                        break
+                    key = cv2.waitKey(50) & 0xFF
+                if ended_by:
+                    break
+            if max_frames and shown >= max_frames:
+                ended_by = "max frames"
+                break
+    finally:
+        frames.close()
+        if writer is not None:
+            writer.release()
+        if display:
+            cv2.destroyAllWindows()
+    lat = np.asarray(loop_ms) if loop_ms else np.array([np.nan])
+    return {
+        "frames": shown, "dropped": frames.stats.dropped,
+        "unreadable": frames.stats.unreadable, "reconnects": frames.stats.reconnects,
+        "ended_by": ended_by or frames.stats.ended_by or "source ended",
+        "fps_median": round(float(1000.0 / np.median(lat)), 2),
+        "fps_p95": round(float(1000.0 / np.percentile(lat, 95)), 2),
+        "latency_ms_median": round(float(np.median(lat)), 2),
+        "instances_per_frame": round(float(np.mean(instances)) if instances else 0.0, 2),
+        "backend": seg.backend.name, "output": output,
+    }
