@@ -20,6 +20,8 @@ import logging
 import os
 import sys
 
+import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ssd_isb.export.calibration import folder_images  # noqa: E402  (TF-free)
@@ -76,7 +78,7 @@ def build(args) -> int:
         from ssd_isb.tensorrt.cuda import DeviceBuffer
 
         shape = [int(d) for d in builder.network.get_input(0).shape]
-        device = DeviceBuffer(4 * int(__import__("numpy").prod(shape)))
+        device = DeviceBuffer(4 * int(np.prod(shape)))
         calibrator = make_entropy_calibrator(
             CalibratorCore(batcher, args.calib_cache, device.copy_from_host))
     builder.build(args.engine, args.precision, calibrator, args.timing_cache)

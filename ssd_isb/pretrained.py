@@ -101,10 +101,9 @@ def read_zoo_tflite(path: str) -> Dict[str, LayerWeights]:
         if layer not in biases:
             raise WeightImportError(f"{path}: {layer} has weights but no bias tensor")
         b = biases[layer]
-        if layer.endswith("_depthwise"):  # TFLite [1, kh, kw, C] -> Keras [kh, kw, C, 1]
-            kernel = np.transpose(w, (1, 2, 3, 0))
-        else:  # TFLite [out, kh, kw, in] -> Keras [kh, kw, in, out]
-            kernel = np.transpose(w, (1, 2, 3, 0))
+        # TFLite [out, kh, kw, in] -> Keras [kh, kw, in, out]; depthwise [1, kh, kw, C] ->
+        # [kh, kw, C, 1] is the same permutation.
+        kernel = np.transpose(w, (1, 2, 3, 0))
         if layer.startswith("BoxPredictor_"):
             out[layer] = LayerWeights(kernel, bias=b)
         else:
