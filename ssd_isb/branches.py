@@ -126,6 +126,14 @@ def branch_slots(assignment, valid, branch: int, cap: int, xp=np):
     return slot_index, slot_valid, rank
 
 
+def native_mask_size(isb: ISBConfig) -> int:
+    """Side of the per-detection mask output: the largest branch output, unless configured."""
+    if isb.mask_size:
+        return int(isb.mask_size)
+    factor = 32 // isb.fcn
+    return max(factor * max(spec.shape) for spec in branch_specs(isb))
+
+
 def shape_name(shape: Sequence[int]) -> str:
     """'7x2' for (7, 2)."""
     return f"{shape[0]}x{shape[1]}"

@@ -28,7 +28,7 @@ def model_summary(cfg) -> Dict:
     """Parameter counts by component and branch for a config (builds the Keras model)."""
     from .branches import branch_specs
     from .model import build_model
-    from .model.mask_head import native_mask_size
+    from .branches import native_mask_size
 
     model = build_model(cfg)
     total = model.count_params()  # builds the inference graph, and with it every branch

@@ -45,12 +45,9 @@ class ModelMetadata:
     @classmethod
     def from_config(cls, cfg, **overrides) -> "ModelMetadata":
         """Metadata of a model built from a :class:`~ssd_isb.config.Config`."""
-        from .branches import branch_specs
+        from .branches import native_mask_size
 
-        if "mask_size" not in overrides:
-            factor = 32 // cfg.isb.fcn
-            overrides["mask_size"] = cfg.isb.mask_size or max(
-                factor * max(s.shape) for s in branch_specs(cfg.isb))
+        overrides.setdefault("mask_size", native_mask_size(cfg.isb))
         values = dict(name=cfg.name, variant=cfg.isb.variant,
                       input_size=list(cfg.model.input_size),
                       class_names=list(cfg.model.class_names),

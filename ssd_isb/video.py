@@ -51,8 +51,8 @@ def parse_source(source: Union[str, int]) -> Union[str, int]:
 
 def is_live(source: Union[str, int]) -> bool:
     """Cameras and network streams (not files or folders)."""
-    return isinstance(source, int) or "://" in str(source) and not str(source).startswith(
-        "file://")
+    return isinstance(source, int) or ("://" in str(source)
+                                       and not str(source).startswith("file://"))
 
 
 class FrameSource:

@@ -14,7 +14,7 @@ from ssd_isb.anchors import center_to_corners, generate_anchors  # noqa: E402
 from ssd_isb.branches import branch_specs  # noqa: E402
 from ssd_isb.config import AnchorConfig, from_dict, load_config  # noqa: E402
 from ssd_isb.model import build_model, load_model, save_model  # noqa: E402
-from ssd_isb.model.mask_head import native_mask_size  # noqa: E402
+from ssd_isb.branches import native_mask_size  # noqa: E402
 from ssd_isb.model.postprocess import DetectionPostprocess  # noqa: E402
 
 SS_640 = [[7, 2], [6, 3], [6, 2], [5, 3], [5, 2], [4, 3], [4, 2], [3, 3], [3, 2], [3, 1], [2, 2],

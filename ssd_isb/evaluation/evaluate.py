@@ -89,13 +89,13 @@ def evaluate(model: str, annotations: str, images: str, backend: Optional[str] =
                               f"there")
     for name in missing:
         log.warning("missing image %s, skipped", os.path.join(images, name))
-    present = set(missing)
+    skip = set(missing)
     results: List[Dict] = []
     evaluated, unreadable, per_image = [], [], {}
     started = time.perf_counter()
     for image_id in ids:
         info = gt.imgs[image_id]
-        if info["file_name"] in present:
+        if info["file_name"] in skip:
             continue
         path = os.path.join(images, info["file_name"])
         try:

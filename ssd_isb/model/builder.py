@@ -20,9 +20,10 @@ import tensorflow as tf
 from keras import layers
 
 from ..anchors import anchors_per_layer
+from ..branches import native_mask_size
 from ..config import Config
 from .graph_ops import ops
-from .mask_head import InstanceMasks, MaskHead, native_mask_size
+from .mask_head import InstanceMasks, MaskHead
 from .mobilenet import mobilenet_v1
 from .postprocess import DetectionPostprocess
 from .ssd_heads import box_predictors, extra_feature_maps

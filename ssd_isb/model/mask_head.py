@@ -111,14 +111,6 @@ class MaskHead(keras.layers.Layer):
                 "num_classes": self.num_classes, "boxes_per_branch": self.cap}
 
 
-def native_mask_size(isb: ISBConfig) -> int:
-    """Side of the per-detection mask output: the largest branch output, unless configured."""
-    if isb.mask_size:
-        return int(isb.mask_size)
-    factor = 32 // isb.fcn
-    return max(factor * max(spec.shape) for spec in branch_specs(isb))
-
-
 @keras.saving.register_keras_serializable(package="ssd_isb")
 class InstanceMasks(keras.layers.Layer):
     """Per-detection mask logits [N, S, S] and their windows, in detection order.
