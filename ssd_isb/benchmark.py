@@ -12,12 +12,12 @@ import glob
 import importlib.metadata
 import os
 import platform
-import resource
 import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .memory import peak_rss_mb
 from .runtime import Segmenter
 from .runtime.image_io import read_image
 
@@ -55,12 +55,6 @@ def versions() -> Dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return out
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size (MB)."""
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(kb / 1024.0, 1)
 
 
 def tflite_activation_bytes(backend) -> Optional[int]:
@@ -128,7 +122,7 @@ def run_benchmark(model: str, backend: Optional[str] = None, threads: Optional[i
         "threads": threads, "runs": runs, "warmup": warmup,
         "input_size": list(seg.input_size), "images": len(paths),
         "latency_ms": latency, "fps_median": round(1000.0 / latency["total"]["median"], 2),
-        "peak_rss_mb": peak_rss_mb(), "model_bytes": os.path.getsize(model),
+        "peak_rss_mb": round(peak_rss_mb(), 1), "model_bytes": os.path.getsize(model),
         "params": seg.meta.params, "quantization": seg.meta.quantization,
         "variant": seg.meta.variant, "detections_per_image": float(np.mean(detections)),
         "load_seconds": round(load_seconds, 2), "versions": versions(), "cpu": cpu_model(),

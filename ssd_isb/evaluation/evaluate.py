@@ -14,7 +14,7 @@ import io
 import logging
 import os
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -70,11 +70,26 @@ def evaluate(model: str, annotations: str, images: str, backend: Optional[str] =
         The report: ``segm``, ``bbox``, ``images``, ``backend``, ``model``, ``box_masks``,
         ``missing_images``, ``unreadable_images``, ``seconds``, ``ms_per_image``.
     """
+    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=0.0)
+    return evaluate_segmenter(seg, annotations, images, seg.backend.name, model,
+                              seg.meta.class_names, box_masks, max_images, keep_results, split,
+                              holdout_every)
+
+
+def evaluate_segmenter(seg: Callable, annotations: str, images: str, backend_name: str,
+                       model: str, class_names: List[str], box_masks: bool = False,
+                       max_images: Optional[int] = None, keep_results: bool = False,
+                       split: str = "all", holdout_every: int = 5) -> Dict:
+    """Evaluate anything that maps an image path to a :class:`Segmentation`.
+
+    The same loop scores SSD-ISB models and the peers of ``benchmarks/compare.py``, so every
+    model's figures come from identical matching and the same images. Arguments as
+    :func:`evaluate`; ``seg`` must keep every detection it is to be scored on (a low threshold).
+    """
     gt = load_ground_truth(annotations)
     person = person_category_id(gt.dataset, annotations)
-    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=0.0)
-    if "person" not in seg.meta.class_names:
-        raise EvaluationError(f"{model}: the model's classes {seg.meta.class_names[:5]} do not "
+    if "person" not in class_names:
+        raise EvaluationError(f"{model}: the model's classes {list(class_names)[:5]} do not "
                               f"include person")
     ids = sorted(gt.getImgIds())
     if split != "all":
@@ -117,7 +132,7 @@ def evaluate(model: str, annotations: str, images: str, backend: Optional[str] =
     report = {
         "segm": coco_metrics(gt, results, "segm", evaluated, person),
         "bbox": coco_metrics(gt, results, "bbox", evaluated, person),
-        "images": len(evaluated), "backend": seg.backend.name, "model": os.path.abspath(model),
+        "images": len(evaluated), "backend": backend_name, "model": os.path.abspath(model),
         "box_masks": bool(box_masks), "missing_images": missing,
         "unreadable_images": unreadable, "seconds": round(seconds, 2),
         "ms_per_image": round(1000 * seconds / len(evaluated), 2),

@@ -39,6 +39,11 @@ class Segmenter:
         self.last_timings: Dict[str, float] = {}
 
     @property
+    def class_names(self):
+        """The model's class names."""
+        return list(self.meta.class_names)
+
+    @property
     def input_size(self):
         """(h, w) of the model input."""
         return tuple(self.meta.input_size)

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Every model side by side in one run (thesis Table 5.5): FPS, memory, parameters, and mask /
+box AP50 when annotations are given; ``--peer`` adds YOLOv8n-seg and the zoo detector.
+
+    python benchmarks/compare.py --models ssd_isb/zoo --threads 2 --runs 50 \\
+        --peer ../shared/peers --pretrained ../shared/pretrained \\
+        --annotations ../shared/data/coco_person_val2017/annotations.json \\
+        --images ../shared/data/coco_person_val2017/images --split val \\
+        --output compare.json --markdown compare.md
+
+TF-free unless a ``.keras`` model is among the models (ssd_isb.comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv=None) -> int:
+    sys.path.insert(0, ROOT)
+    from ssd_isb.benchmark import default_images
+    from ssd_isb.comparison import compare, markdown_table
+    from ssd_isb.export.calibration import folder_images
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="*", default=[],
+                   help="SSD-ISB model files or folders of them (default: the shipped models)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=50, help="timed runs per model, alternated")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--timing-images", help="folder of photos to time on (default: 20 of "
+                   "../shared/data/coco_person_val2017)")
+    p.add_argument("--peer", help="folder of peer TFLite files (e.g. ../shared/peers)")
+    p.add_argument("--pretrained", help="folder with the zoo detect.tflite "
+                   "(e.g. ../shared/pretrained)")
+    p.add_argument("--annotations", help="COCO json: also measure mask and box AP")
+    p.add_argument("--images", help="image folder of --annotations")
+    p.add_argument("--split", default="all", choices=("all", "train", "val"),
+                   help="'val' = the dev-validation split (crc32(file name) %% 5 == 0)")
+    p.add_argument("--max-images", type=int, help="score only the first N images of the split")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS processes")
+    p.add_argument("--output", help="JSON report")
+    p.add_argument("--markdown", help="write the table here too")
+    args = p.parse_args(argv)
+
+    models = list(args.models)
+    if not models and not args.peer and not args.pretrained:
+        from ssd_isb.zoo import ZOO_DIR
+
+        models = [ZOO_DIR]
+    if args.annotations and not args.images:
+        p.error("--annotations needs --images")
+    timing = folder_images(args.timing_images) if args.timing_images else default_images()
+    if not timing:
+        p.error("no images to time on: pass --timing-images")
+    try:
+        report = compare(models, timing, runs=args.runs, warmup=args.warmup,
+                         threads=args.threads, peers=args.peer, pretrained=args.pretrained,
+                         annotations=args.annotations, annotation_images=args.images,
+                         split=args.split, memory=not args.no_memory,
+                         max_images=args.max_images,
+                         progress=lambda m: print(m, file=sys.stderr, flush=True))
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"compare.py: {err}", file=sys.stderr)
+        return 1
+    table = markdown_table(report)
+    print(table)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=2)
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as fh:
+            fh.write(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

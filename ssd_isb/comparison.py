@@ -1,0 +1,285 @@
+"""Side-by-side comparison of models (thesis Table 5.5): FPS, memory, parameters and, with
+annotations, mask and box AP50, in one run (TF-free unless a ``.keras`` model is compared).
+
+Timing alternates the models run by run (round ``r`` starts at model ``r mod n``), so drift
+of the machine (thermal, other load) hits every model alike and ratios in one table are fair.
+Peers (YOLOv8-seg TFLite, the zoo detector) are decoded as their authors specify
+(:mod:`ssd_isb.peers`) and timed in the same rounds.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+from .benchmark import STAGES, cpu_model, stats, versions
+from .metadata import read_sidecar
+from .runtime.image_io import read_image
+
+KINDS = ("ssd-isb", "yolov8-seg", "zoo-detector")
+MODEL_EXTENSIONS = (".tflite", ".onnx", ".engine", ".keras")
+# Per kind: detections kept when timing (what an application keeps) and when scoring AP
+# (everything the model gives, Ultralytics' validation conf).
+APP_THRESHOLD = {"ssd-isb": 0.5, "yolov8-seg": 0.25, "zoo-detector": 0.5}
+EVAL_THRESHOLD = {"ssd-isb": 0.0, "yolov8-seg": 0.001, "zoo-detector": 0.0}
+
+
+def make_segmenter(kind: str, path: str, backend: Optional[str] = None,
+                   threads: Optional[int] = None, score_threshold: Optional[float] = None):
+    """A callable image -> :class:`Segmentation` with ``last_timings`` for any kind of model."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r} (one of {', '.join(KINDS)})")
+    threshold = APP_THRESHOLD[kind] if score_threshold is None else score_threshold
+    if kind == "ssd-isb":
+        from .runtime import Segmenter
+
+        return Segmenter(path, backend=backend, threads=threads, score_threshold=threshold)
+    if kind == "yolov8-seg":
+        from .peers import YoloV8Seg
+
+        return YoloV8Seg(path, threads=threads, score_threshold=threshold)
+    from .peers import ZooBoxDetector
+
+    return ZooBoxDetector(path, threads=threads, score_threshold=threshold)
+
+
+@dataclass
+class Entry:
+    """One row of the comparison."""
+
+    label: str
+    kind: str
+    path: str
+    backend: str
+    precision: str
+    variant: str
+    input_size: str
+    params: Optional[int] = None
+    backend_override: Optional[str] = None
+    results: Dict = field(default_factory=dict)
+
+
+def _precision(path: str, quantization: Optional[str]) -> str:
+    if path.endswith(".keras"):
+        return "fp32 (Keras)"
+    return {"none": "fp32", None: "fp32"}.get(quantization, quantization)
+
+
+def ssd_isb_entry(path: str, backend: Optional[str] = None) -> Entry:
+    """An SSD-ISB model file (its sidecar gives variant, precision, input size, params)."""
+    from .runtime.backends import infer_backend
+
+    meta = read_sidecar(path)
+    name = backend or infer_backend(path)
+    precision = _precision(path, meta.quantization)
+    size = "x".join(str(s) for s in meta.input_size)
+    return Entry(label=f"SSD-ISB {meta.variant} {name} {precision}", kind="ssd-isb", path=path,
+                 backend=name, precision=precision, variant=meta.variant, input_size=size,
+                 params=meta.params, backend_override=backend)
+
+
+def peer_entries(peers: Optional[str], pretrained: Optional[str]) -> List[Entry]:
+    """The YOLOv8-seg TFLite files under ``peers`` and the zoo detector under ``pretrained``.
+
+    Of the YOLOv8-seg exports only the full-integer one is timed when several are present: the
+    float-I/O twin runs the same int8 graph and only adds (de)quantize ops.
+    """
+    out: List[Entry] = []
+    if peers:
+        files = sorted(glob.glob(os.path.join(peers, "**", "*seg*.tflite"), recursive=True))
+        full = [f for f in files if "full_integer" in os.path.basename(f)]
+        for path in full or files:
+            out.append(Entry(label=f"YOLOv8n-seg (peer) {os.path.basename(path)}",
+                             kind="yolov8-seg", path=path, backend="tflite", precision="int8",
+                             variant="yolov8n-seg", input_size="640x640"))
+    if pretrained:
+        for path in sorted(glob.glob(os.path.join(pretrained, "**", "detect.tflite"),
+                                     recursive=True)):
+            folder = os.path.basename(os.path.dirname(path))
+            out.append(Entry(label=f"zoo detector {folder} (boxes only)", kind="zoo-detector",
+                             path=path, backend="tflite", precision="uint8",
+                             variant="detector only", input_size="300x300"))
+    return out
+
+
+def model_files(paths: Sequence[str]) -> List[str]:
+    """Model files from a mix of files and folders (folders: every model with a sidecar)."""
+    out: List[str] = []
+    for p in paths:
+        if os.path.isdir(p):
+            found = sorted(f for f in glob.glob(os.path.join(p, "*"))
+                           if f.endswith(MODEL_EXTENSIONS) and
+                           (os.path.exists(f + ".json") or
+                            os.path.exists(os.path.splitext(f)[0] + ".json")))
+            if not found:
+                raise FileNotFoundError(f"{p}: no model file with a sidecar in this folder")
+            out += found
+        elif not os.path.exists(p):
+            raise FileNotFoundError(f"{p}: no such model file")
+        else:
+            out.append(p)
+    return out
+
+
+def time_interleaved(entries: Sequence[Entry], frames: Sequence, runs: int, warmup: int,
+                     threads: Optional[int], progress: Optional[Callable[[str], None]] = None
+                     ) -> None:
+    """Time every entry end to end, alternating the entries run by run.
+
+    Fills ``entry.results`` with ``latency_ms`` (per stage: median, p90, min, max),
+    ``fps_median``, ``detections_per_image`` and ``load_seconds``.
+    """
+    import time
+
+    segmenters = []
+    for e in entries:
+        t0 = time.perf_counter()
+        seg = make_segmenter(e.kind, e.path, e.backend_override, threads)
+        e.results["load_seconds"] = round(time.perf_counter() - t0, 2)
+        if e.params is None:
+            e.params = getattr(seg, "params", None)
+        for i in range(warmup):
+            seg(frames[i % len(frames)])
+        segmenters.append(seg)
+        if progress:
+            progress(f"loaded {e.label}")
+    timings = [{s: [] for s in STAGES} for _ in entries]
+    detections = [[] for _ in entries]
+    n = len(entries)
+    for r in range(runs):
+        frame = frames[r % len(frames)]
+        for k in range(n):
+            j = (r + k) % n
+            result = segmenters[j](frame)
+            for s in STAGES:
+                timings[j][s].append(segmenters[j].last_timings[s])
+            detections[j].append(len(result))
+    for e, t, d in zip(entries, timings, detections):
+        latency = {s: stats(v) for s, v in t.items()}
+        e.results.update(latency_ms=latency, fps_median=round(1000.0 / latency["total"]["median"],
+                                                              2),
+                         detections_per_image=round(sum(d) / len(d), 2))
+
+
+def evaluate_entries(entries: Sequence[Entry], annotations: str, images: str, split: str,
+                     threads: Optional[int], max_images: Optional[int] = None,
+                     progress=None) -> None:
+    """Mask and box AP50 (and the rest of the metric set) of every entry on one split.
+
+    The zoo detector has no masks: its filled boxes are scored (the box-mask floor).
+    """
+    from .evaluation.evaluate import evaluate_segmenter
+
+    for e in entries:
+        seg = make_segmenter(e.kind, e.path, e.backend_override, threads,
+                             score_threshold=EVAL_THRESHOLD[e.kind])
+        report = evaluate_segmenter(seg, annotations, images, e.backend, e.path,
+                                    seg.class_names, box_masks=e.kind == "zoo-detector",
+                                    split=split, max_images=max_images)
+        e.results["segm"] = report["segm"]
+        e.results["bbox"] = report["bbox"]
+        e.results["eval_images"] = report["images"]
+        if progress:
+            progress(f"evaluated {e.label}: mask AP50 {report['segm']['AP50']:.2f}")
+
+
+def compare(models: Sequence[str], images: Sequence[str], runs: int = 50, warmup: int = 5,
+            threads: Optional[int] = 2, peers: Optional[str] = None,
+            pretrained: Optional[str] = None, annotations: Optional[str] = None,
+            annotation_images: Optional[str] = None, split: str = "all",
+            memory: bool = True, memory_runs: int = 10, max_images: Optional[int] = None,
+            progress=None) -> Dict:
+    """Run the whole comparison.
+
+    Args:
+        models: SSD-ISB model files or folders of them.
+        images: real image paths for timing and memory (cycled).
+        runs: timed runs per model (after ``warmup``), alternated across models.
+        warmup: untimed runs per model.
+        threads: CPU threads of every model.
+        peers: folder of peer TFLite files (``../shared/peers``), or None.
+        pretrained: folder holding the zoo ``detect.tflite`` (``../shared/pretrained``), or None.
+        annotations: COCO json; with it every model's AP is measured too.
+        annotation_images: image folder of ``annotations``.
+        split: "all", "val" or "train" (the deterministic hold-out; "val" = dev-validation).
+        memory: measure peak RSS of each model in a fresh process.
+        memory_runs: segmentations in the memory process.
+        max_images: score only the first N images of the split.
+        progress: callable receiving one-line progress messages.
+
+    Returns:
+        ``{"rows": [...], "threads", "runs", "cpu", "versions", ...}``; each row has label,
+        kind, path, backend, precision, variant, input_size, params, model_bytes and results.
+    """
+    entries = [ssd_isb_entry(p) for p in model_files(models)]
+    entries += peer_entries(peers, pretrained)
+    if not entries:
+        raise ValueError("nothing to compare: give --models and/or --peer")
+    frames = [read_image(p) for p in images]
+    time_interleaved(entries, frames, runs, warmup, threads, progress)
+    if memory:
+        from .memory import measure_memory
+
+        for e in entries:
+            e.results["memory"] = measure_memory(e.path, images[:5], memory_runs, kind=e.kind,
+                                                 backend=e.backend_override, threads=threads)
+            if progress:
+                progress(f"memory {e.label}: {e.results['memory']['peak_rss_mb']} MB")
+    if annotations:
+        evaluate_entries(entries, annotations, annotation_images, split, threads, max_images,
+                         progress)
+    peer = next((e for e in entries if e.kind == "yolov8-seg"), None)
+    rows = []
+    for e in entries:
+        row = {"label": e.label, "kind": e.kind, "path": os.path.abspath(e.path),
+               "backend": e.backend, "precision": e.precision, "variant": e.variant,
+               "input_size": e.input_size, "params": e.params,
+               "model_bytes": os.path.getsize(e.path), **e.results}
+        if peer is not None:
+            row["latency_vs_peer"] = round(e.results["latency_ms"]["total"]["median"] /
+                                           peer.results["latency_ms"]["total"]["median"], 3)
+        rows.append(row)
+    return {"rows": rows, "threads": threads, "runs": runs, "warmup": warmup,
+            "timing_images": len(images), "split": split if annotations else None,
+            "annotations": os.path.abspath(annotations) if annotations else None,
+            "cpu": cpu_model(), "cpu_count": os.cpu_count(), "versions": versions()}
+
+
+def _fmt(value, digits=1) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def markdown_table(report: Dict) -> str:
+    """The comparison as one markdown table (thesis Table 5.5 layout, plus AP and ratios)."""
+    has_ap = any("segm" in r for r in report["rows"])
+    has_peer = any("latency_vs_peer" in r for r in report["rows"])
+    head = ["Model", "Backend", "Precision", "Input", "FPS", "Latency ms (p90)",
+            "Inference ms", "Peak RSS MB (model)", "File MB", "Params"]
+    if has_ap:
+        head += ["Mask AP50", "Box AP50"]
+    if has_peer:
+        head += ["Latency / peer"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for r in report["rows"]:
+        lat = r["latency_ms"]["total"]
+        mem = r.get("memory")
+        cells = [r["label"], r["backend"], r["precision"], r["input_size"],
+                 _fmt(r["fps_median"]), f"{lat['median']:.1f} ({lat['p90']:.1f})",
+                 _fmt(r["latency_ms"]["inference"]["median"]),
+                 f"{mem['peak_rss_mb']:.0f} ({mem['model_rss_mb']:.0f})" if mem else "–",
+                 _fmt(r["model_bytes"] / 1e6, 2),
+                 f"{r['params'] / 1e6:.2f} M" if r.get("params") else "–"]
+        if has_ap:
+            cells += [_fmt(r.get("segm", {}).get("AP50")), _fmt(r.get("bbox", {}).get("AP50"))]
+        if has_peer:
+            cells += [f"{r['latency_vs_peer']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    note = (f"{report['threads']} threads, {report['runs']} runs per model alternated, "
+            f"{report['cpu']} ({report['cpu_count']} cores)")
+    if report.get("split"):
+        note += f"; AP on split '{report['split']}' of {os.path.basename(report['annotations'])}"
+    return "\n".join(lines) + f"\n\n{note}.\n"

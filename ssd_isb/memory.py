@@ -1,0 +1,99 @@
+"""Peak memory of a runtime-only process, measured in a fresh interpreter (TF-free).
+
+A child process imports the runtime (never TensorFlow), loads one model, segments real images
+and reports its peak RSS. The same child without the model gives the baseline (Python, numpy,
+OpenCV and the backend library), so ``model_rss_mb`` is what the model and its buffers cost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from typing import Dict, Optional, Sequence
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (MB).
+
+    Linux's VmHWM belongs to the address space, which exec replaces; ``ru_maxrss`` survives
+    exec, so a child started by a big parent would report the parent's size.
+    """
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _child(spec: Dict) -> Dict:
+    from .comparison import make_segmenter
+    from .runtime.backends import infer_backend
+    from .runtime.image_io import read_image
+
+    backend = spec.get("backend") or (infer_backend(spec["path"]) if spec["kind"] == "ssd-isb"
+                                      else "tflite")
+    if backend == "tflite":
+        from .runtime.backends.tflite_backend import interpreter_class
+
+        interpreter_class()
+    elif backend == "onnx":
+        import onnxruntime  # noqa: F401
+    base = peak = peak_rss_mb()
+    if spec["load"]:
+        seg = make_segmenter(spec["kind"], spec["path"], spec.get("backend"), spec["threads"])
+        images = [read_image(p) for p in spec["images"]]
+        for i in range(spec["runs"]):
+            seg(images[i % len(images)])
+        peak = peak_rss_mb()
+    return {"baseline_rss_mb": base, "peak_rss_mb": peak,
+            "tensorflow_imported": "tensorflow" in sys.modules}
+
+
+def _run_child(spec: Dict) -> Dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    res = subprocess.run([sys.executable, "-m", "ssd_isb.memory", json.dumps(spec)],
+                         capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        tail = res.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"{spec['path']}: the memory-measuring process failed: {tail[0]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def measure_memory(path: str, images: Sequence[str], runs: int = 20, kind: str = "ssd-isb",
+                   backend: Optional[str] = None, threads: Optional[int] = None) -> Dict:
+    """Peak RSS of a fresh process that loads ``path`` and segments ``runs`` images.
+
+    Args:
+        path: model file.
+        images: real image paths (cycled).
+        runs: segmentations before reading the peak.
+        kind: "ssd-isb", "yolov8-seg" or "zoo-detector" (see :func:`comparison.make_segmenter`).
+        backend: backend name for SSD-ISB models (from the file when None).
+        threads: CPU threads.
+
+    Returns:
+        ``baseline_rss_mb``, ``peak_rss_mb``, ``model_rss_mb``, ``model_bytes``,
+        ``tensorflow_imported``.
+    """
+    spec = {"kind": kind, "path": os.path.abspath(path), "backend": backend,
+            "threads": threads, "images": [os.path.abspath(p) for p in images], "runs": runs}
+    empty = _run_child(dict(spec, load=False))
+    full = _run_child(dict(spec, load=True))
+    return {"baseline_rss_mb": round(empty["peak_rss_mb"], 1),
+            "peak_rss_mb": round(full["peak_rss_mb"], 1),
+            "model_rss_mb": round(full["peak_rss_mb"] - empty["peak_rss_mb"], 1),
+            "model_bytes": os.path.getsize(path),
+            "tensorflow_imported": full["tensorflow_imported"]}
+
+
+if __name__ == "__main__":
+    print(json.dumps(_child(json.loads(sys.argv[1]))))
