@@ -145,6 +145,16 @@ def cmd_train(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(args.config)
+    if args.checkpoint_model:
+        from .training.loop import checkpoint_to_model
+
+        try:
+            path = checkpoint_to_model(cfg, args.workdir, args.checkpoint_model)
+        except TrainingError as err:
+            print(f"ssd-isb train: error: {err}", file=sys.stderr)
+            return 2
+        print(f"last checkpoint of {args.workdir} -> {path}")
+        return 0
     try:
         summary = train(cfg, args.workdir, init=args.init, resume=args.resume,
                         verbose=0 if args.quiet else 1, steps=args.steps)
@@ -323,6 +333,55 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_predict(args) -> int:
+    import logging
+
+    from .predict import predict
+    from .runtime import BackendError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    model = args.model or default_model()
+    try:
+        summary = predict(model, args.source, args.output, backend=args.backend,
+                          threads=args.threads, score_threshold=args.score_threshold,
+                          annotations=args.annotations, overlays=not args.no_overlays,
+                          max_frames=args.max_frames)
+    except (BackendError, ValueError) as err:
+        print(f"ssd-isb predict: error: {err}", file=sys.stderr)
+        return 2
+    skipped = f", {summary['unreadable']} unreadable skipped" if summary["unreadable"] else ""
+    print(f"{summary['instances']} persons in {summary['images']} {summary['unit']}{skipped} "
+          f"({summary['ms_per_image']} ms each, {summary['backend']}) -> "
+          f"{summary['results']}" + (f" and {len(summary['overlays'])} overlays"
+                                     if summary["overlays"] else ""))
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .zoo import ZOO_DIR, shipped_models, weights_files
+
+    models = shipped_models()
+    if args.json:
+        print(json.dumps(models, indent=2))
+        return 0
+    if not models:
+        print(f"no models shipped in {ZOO_DIR}")
+        return 1
+    print(f"{'file':40s} {'variant':13s} {'precision':9s} {'input':7s} {'MB':>6s} "
+          f"{'params':>10s} {'mask AP50':>9s}")
+    for m in models:
+        ap = (m.get("metrics") or {}).get("segm", {}).get("AP50")
+        print(f"{m['file'] + (' *' if m['default'] else ''):40s} {m['variant']:13s} "
+              f"{m['quantization']:9s} {'x'.join(map(str, m['input_size'])):7s} "
+              f"{m['bytes'] / 1e6:6.2f} {m['params'] or 0:10,d} "
+              f"{'' if ap is None else f'{ap:.1f}':>9s}")
+    print("* default model (predict, evaluate, benchmark, demo); mask AP50 on the "
+          "dev-validation split (ssd_isb/zoo/README.md)")
+    for path in weights_files():
+        print(f"fine-tuning weights: {path}")
+    return 0
+
+
 def default_model() -> str:
     """The shipped default model (the int8 Multi-Shape TFLite in ssd_isb/zoo)."""
     from .zoo import default_model_path
@@ -361,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--steps", type=int, help="override train.steps (optimizer updates)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--checkpoint-model", metavar="M.keras",
+                   help="only write the inference model of the workdir's last checkpoint "
+                   "(a stopped or running training) to M.keras and exit")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("convert-dataset",
@@ -441,6 +503,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long a dropped live stream is retried")
     p.add_argument("--summary", help="write the run summary JSON here")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("predict", help="segment images, a folder or a video; overlays and a "
+                       "COCO results.json")
+    p.add_argument("--model", help="model file (default: the shipped int8 Multi-Shape)")
+    p.add_argument("--source", required=True, help="image, folder of images, or video file")
+    p.add_argument("--output", default="predictions",
+                   help="folder for results.json and overlays (default: ./predictions)")
+    p.add_argument("--backend")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--score-threshold", type=float, default=0.5)
+    p.add_argument("--annotations", help="COCO json whose image ids the results carry")
+    p.add_argument("--no-overlays", action="store_true", help="only write results.json")
+    p.add_argument("--max-frames", type=int, help="stop a video after N frames")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("models", help="the models shipped with the package")
+    p.add_argument("--json", action="store_true", help="machine-readable list")
+    p.set_defaults(func=cmd_models)
     return parser
 
 
@@ -448,7 +528,8 @@ COMMANDS: Dict[str, Callable] = {"info": cmd_info, "import-weights": cmd_import_
                                  "train": cmd_train, "convert-dataset": cmd_convert_dataset,
                                  "stats": cmd_stats, "evaluate": cmd_evaluate,
                                  "export": cmd_export, "benchmark": cmd_benchmark,
-                                 "demo": cmd_demo}
+                                 "demo": cmd_demo, "predict": cmd_predict,
+                                 "models": cmd_models}
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -18,19 +18,10 @@ import numpy as np
 from .runtime import Segmenter
 from .runtime.draw import draw_segmentation
 from .smoothing import MaskSmoother
-from .video import FrameSource
+from .video import FrameSource, video_writer
 
 log = logging.getLogger("ssd_isb.demo")
 WINDOW = "ssd-isb"
-
-
-def _writer(path: str, fps: float, size) -> cv2.VideoWriter:
-    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.lower().endswith(".mp4") else "MJPG"))
-    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
-    writer = cv2.VideoWriter(path, fourcc, fps if fps and fps < 120 else 15.0, size)
-    if not writer.isOpened():
-        raise ValueError(f"{path}: cannot write a video here (use .mp4 or .avi)")
-    return writer
 
 
 def fps_text(frame: np.ndarray, fps: float, paused: bool = False) -> None:
@@ -72,7 +63,8 @@ def run_demo(model: str, source, output: Optional[str] = None, display: bool = T
             fps_text(out, 1000.0 / np.median(loop_ms[-30:]), paused)
             if output:
                 if writer is None:
-                    writer = _writer(output, frames.stats.fps, (out.shape[1], out.shape[0]))
+                    writer = video_writer(output, frames.stats.fps,
+                                          (out.shape[1], out.shape[0]))
                 writer.write(out)
             shown += 1
             last = out

@@ -42,6 +42,20 @@ class SourceStats:
     timestamps: list = field(default_factory=list, repr=False)
 
 
+def video_writer(path: str, fps: float, size: Tuple[int, int]) -> cv2.VideoWriter:
+    """An OpenCV writer for ``path`` (.mp4: mp4v, else MJPG) at ``fps`` and (width, height).
+
+    Raises:
+        ValueError: the file cannot be written (one line naming it).
+    """
+    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.lower().endswith(".mp4") else "MJPG"))
+    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
+    writer = cv2.VideoWriter(path, fourcc, fps if fps and fps < 120 else 15.0, size)
+    if not writer.isOpened():
+        raise ValueError(f"{path}: cannot write a video here (use .mp4 or .avi)")
+    return writer
+
+
 def parse_source(source: Union[str, int]) -> Union[str, int]:
     """'0' -> camera 0; anything else is a path or URL."""
     if isinstance(source, int):

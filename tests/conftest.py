@@ -14,6 +14,17 @@ CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Prepended to code run in a subprocess: TensorFlow, Keras and tf2onnx cannot be imported there,
+# as on a Jetson or a base install.
+BLOCK_TF = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx'):
+            raise ImportError(name + ' is hidden in this test')
+sys.meta_path.insert(0, Block())
+"""
+
 
 def need(path):
     """Skip (with the reason) when a file from ../shared is absent."""

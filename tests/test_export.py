@@ -10,7 +10,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from conftest import DATA, ROOT, ZOO_TFLITE, need  # noqa: E402
+from conftest import BLOCK_TF, DATA, ROOT, ZOO_TFLITE, need  # noqa: E402
 from ssd_isb.cli import main  # noqa: E402
 from ssd_isb.config import load_config  # noqa: E402
 
@@ -166,14 +166,6 @@ def test_export_argument_errors(weights, tmp_path, capsys):
     assert "no such weights file" in capsys.readouterr().err
 
 
-BLOCK_TF = """
-import sys, importlib.abc
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx'):
-            raise ImportError(name + ' is hidden in this test')
-sys.meta_path.insert(0, Block())
-"""
 
 
 @pytest.mark.slow

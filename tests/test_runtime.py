@@ -18,7 +18,8 @@ def test_import_runtime_does_not_import_tensorflow():
     code = ("import sys, ssd_isb, ssd_isb.runtime, ssd_isb.config, ssd_isb.anchors, "
             "ssd_isb.branches, ssd_isb.encompassing, ssd_isb.shapes, ssd_isb.metadata, "
             "ssd_isb.cli, ssd_isb.demo, ssd_isb.benchmark, ssd_isb.video, ssd_isb.tensorrt, "
-            "ssd_isb.export, ssd_isb.export.onnx_export, ssd_isb.zoo\n"
+            "ssd_isb.export, ssd_isb.export.onnx_export, ssd_isb.zoo, ssd_isb.predict, "
+            "ssd_isb.comparison, ssd_isb.peers, ssd_isb.memory\n"
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
             "assert not bad, bad\n")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -94,10 +94,9 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
     import keras
 
     from ..data.pipeline import ExampleStream, make_dataset
-    from ..model import build_model, save_model
+    from ..model import save_model
     from .callbacks import (CKPT_WEIGHTS, AtomicCheckpoint, MaskImages, NonFiniteGuard,
                             read_checkpoint_state)
-    from .trainer import SSDISBTrainer
 
     t = cfg.train
     total_steps = int(steps or t.steps)
@@ -129,20 +128,8 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
     acc = t.gradient_accumulation_steps
     in_step = acc if replicas > 1 else 1  # see SSDISBTrainer: optimizer accumulation or not
     with strategy.scope():
-        model = build_model(cfg)
-        if init and not resume:
-            model.detector.load_weights(init)
-        frozen = freeze(model, cfg)
-        trainer = SSDISBTrainer(cfg, model, t.batch_size // replicas,
-                                in_step_accumulation=in_step)
-        schedule = keras.optimizers.schedules.ExponentialDecay(
-            t.learning_rate, t.decay_steps, t.decay_rate, staircase=True)
-        # RMSProp as the TF OD API configures it for SSD (decay 0.9, momentum 0.9, eps 1.0).
-        optimizer = keras.optimizers.RMSprop(
-            schedule, rho=0.9, momentum=0.9, epsilon=1.0,
-            gradient_accumulation_steps=acc if acc > 1 and in_step == 1 else None)
-        trainer.compile(optimizer=optimizer)
-        optimizer.build(trainer.net.trainable_variables)
+        model, trainer, frozen = _build_trainer(cfg, replicas, in_step,
+                                                None if resume else init)
         initial_epoch = 0
         if state is not None:
             trainer.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
@@ -202,6 +189,53 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
             "skipped_images": stream.skipped, "frozen": frozen, "model": model_path,
             "replicas": replicas}
 
+
+
+def _build_trainer(cfg: Config, replicas: int = 1, in_step: int = 1,
+                   init: Optional[str] = None):
+    """Model, compiled trainer (optimizer built, so a checkpoint loads) and frozen counts."""
+    import keras
+
+    from ..model import build_model
+    from .trainer import SSDISBTrainer
+
+    t = cfg.train
+    acc = t.gradient_accumulation_steps
+    model = build_model(cfg)
+    if init:
+        model.detector.load_weights(init)
+    frozen = freeze(model, cfg)
+    trainer = SSDISBTrainer(cfg, model, t.batch_size // replicas, in_step_accumulation=in_step)
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        t.learning_rate, t.decay_steps, t.decay_rate, staircase=True)
+    # RMSProp as the TF OD API configures it for SSD (decay 0.9, momentum 0.9, eps 1.0).
+    optimizer = keras.optimizers.RMSprop(
+        schedule, rho=0.9, momentum=0.9, epsilon=1.0,
+        gradient_accumulation_steps=acc if acc > 1 and in_step == 1 else None)
+    trainer.compile(optimizer=optimizer)
+    optimizer.build(trainer.net.trainable_variables)
+    return model, trainer, frozen
+
+
+def checkpoint_to_model(cfg: Config, workdir: str, output: str) -> str:
+    """Write the inference ``.keras`` model of ``workdir``'s last checkpoint.
+
+    For a run that was stopped (or is still going): its last complete checkpoint becomes a
+    model ``evaluate`` and ``export`` take, without resuming the training.
+
+    Raises:
+        TrainingError: no complete checkpoint in ``workdir``.
+    """
+    from ..model import save_model
+    from .callbacks import CKPT_WEIGHTS, read_checkpoint_state
+
+    ckpt_dir = os.path.join(workdir, "checkpoints")
+    state = read_checkpoint_state(ckpt_dir)
+    if state is None:
+        raise TrainingError(f"{workdir}: no complete checkpoint to export")
+    model, trainer, _ = _build_trainer(cfg)
+    trainer.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
+    return save_model(model.inference_model, output, cfg, params=model.count_params())
 
 def _sample_images(records: List[ImageRecord], n: int) -> List[np.ndarray]:
     from ..runtime.image_io import ImageError, read_image

@@ -1,0 +1,153 @@
+"""``ssd-isb predict``: segment the people in images, a folder or a video; write the overlays
+and one COCO results file (TF-free with TFLite/ONNX/TensorRT models).
+
+``results.json`` is a COCO results list: ``file_name`` (and ``image_id`` when known: from
+``--annotations``, or a COCO-style numeric file name), ``category_id`` (person = 1), ``bbox``
+(x, y, w, h in pixels), ``score`` and ``segmentation`` (compressed RLE, pycocotools-compatible).
+Videos add ``frame`` (0-based). An unreadable image is skipped, named and counted; nothing
+else is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Dict, List, Optional
+
+import cv2
+import numpy as np
+
+from .runtime import ImageError, Segmenter, read_image
+from .runtime.coco_results import to_coco_results
+from .runtime.draw import draw_segmentation
+from .video import IMAGE_EXTENSIONS, FrameSource, video_writer
+
+log = logging.getLogger("ssd_isb.predict")
+RESULTS = "results.json"
+
+
+def _image_ids(annotations: Optional[str]) -> Dict[str, int]:
+    if not annotations:
+        return {}
+    from .data.coco import read_coco_json
+
+    data = read_coco_json(annotations)
+    return {im["file_name"]: int(im["id"]) for im in data.get("images", [])}
+
+
+def _image_id(name: str, ids: Dict[str, int]) -> Optional[int]:
+    if name in ids:
+        return ids[name]
+    stem = os.path.splitext(name)[0]
+    return int(stem) if stem.isdigit() else None  # COCO's 000000001000.jpg is image 1000
+
+
+def is_image_file(path: str) -> bool:
+    """Whether ``path`` names an image by its extension."""
+    return path.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def predict(model: str, source: str, output: str, backend: Optional[str] = None,
+            threads: Optional[int] = None, score_threshold: float = 0.5,
+            annotations: Optional[str] = None, overlays: bool = True,
+            max_frames: Optional[int] = None) -> Dict:
+    """Segment ``source`` (an image, a folder of images or a video file) with ``model``.
+
+    Args:
+        model: model file (its sidecar beside it).
+        source: image file, folder of images, or video file.
+        output: folder for ``results.json`` and the overlays (created).
+        backend, threads: runtime backend and CPU threads.
+        score_threshold: detections kept.
+        annotations: a COCO json whose image ids the results should carry.
+        overlays: write an overlay image per image (or an annotated video).
+        max_frames: stop a video after this many frames.
+
+    Returns:
+        Summary: ``images``, ``instances``, ``unreadable``, ``results`` (path),
+        ``overlays`` (paths), ``ms_per_image``, ``backend``, ``model``.
+
+    Raises:
+        ValueError: the source does not exist or holds no image.
+    """
+    if not os.path.exists(source):
+        raise ValueError(f"{source}: no such image, folder or video")
+    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
+    ids = _image_ids(annotations)
+    os.makedirs(output, exist_ok=True)
+    results: List[Dict] = []
+    written: List[str] = []
+    unreadable: List[str] = []
+    times: List[float] = []
+    count = 0
+    video = not (os.path.isdir(source) or is_image_file(source))
+    if not video:
+        paths = ([source] if os.path.isfile(source) else
+                 sorted(os.path.join(source, f) for f in os.listdir(source) if is_image_file(f)))
+        if not paths:
+            raise ValueError(f"{source}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+        for path in paths:
+            name = os.path.basename(path)
+            try:
+                image = read_image(path)
+            except ImageError as err:
+                log.warning("%s, skipped", err)
+                unreadable.append(path)
+                continue
+            t0 = time.perf_counter()
+            result = seg(image)
+            times.append((time.perf_counter() - t0) * 1e3)
+            results += to_coco_results(result, _image_id(name, ids), file_name=name)
+            count += 1
+            if overlays:
+                out_path = os.path.join(output, os.path.splitext(name)[0] + "_overlay.jpg")
+                cv2.imwrite(out_path, draw_segmentation(image, result))
+                written.append(out_path)
+    else:
+        count, unreadable_frames = _predict_video(seg, source, output, results, written, times,
+                                                  overlays, max_frames)
+        unreadable += [f"{source} frame"] * unreadable_frames
+        if count == 0:
+            raise ValueError(f"{source}: no readable frame (not an image, folder or video)")
+    results_path = os.path.join(output, RESULTS)
+    with open(results_path, "w", encoding="utf-8") as fh:
+        json.dump(results, fh)
+    return {"images": count, "instances": len(results), "unreadable": len(unreadable),
+            "unreadable_files": unreadable, "results": results_path, "overlays": written,
+            "ms_per_image": round(float(np.median(times)), 2) if times else None,
+            "backend": seg.backend.name, "model": os.path.abspath(model),
+            "unit": "frames" if video else "images"}
+
+
+def _predict_video(seg: Segmenter, source: str, output: str, results: List[Dict],
+                   written: List[str], times: List[float], overlays: bool,
+                   max_frames: Optional[int]):
+    name = os.path.basename(source)
+    frames = FrameSource(source)
+    writer = None
+    count = 0
+    try:
+        for index, frame in enumerate(frames):
+            t0 = time.perf_counter()
+            result = seg(frame)
+            times.append((time.perf_counter() - t0) * 1e3)
+            for entry in to_coco_results(result, index, file_name=name):
+                entry["frame"] = index
+                results.append(entry)
+            count += 1
+            if overlays:
+                if writer is None:
+                    path = os.path.join(output, os.path.splitext(name)[0] + "_annotated.mp4")
+                    writer = video_writer(path, frames.stats.fps, (frame.shape[1],
+                                                                   frame.shape[0]))
+                    written.append(path)
+                writer.write(draw_segmentation(frame, result))
+            if max_frames and count >= max_frames:
+                break
+    finally:
+        frames.close()
+        if writer is not None:
+            writer.release()
+    return count, frames.stats.unreadable

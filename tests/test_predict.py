@@ -1,0 +1,137 @@
+"""``ssd-isb predict`` and ``ssd-isb models`` with the shipped default model (TF-free)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import BLOCK_TF, DATA, ROOT, need
+from ssd_isb.cli import main
+from ssd_isb.zoo import DEFAULT_MODEL, ZOO_DIR, default_model_path, shipped_models
+
+CROWD = "000000001000.jpg"  # a dozen children on a tennis court, COCO image 1000
+VIDEO = os.path.join(DATA, "videos", "pedestrians_480x360.avi")
+
+
+def _gt(file_name):
+    ann = need(os.path.join(DATA, "coco_person_val2017", "annotations.json"))
+    with open(ann) as fh:
+        data = json.load(fh)
+    image = next(im for im in data["images"] if im["file_name"] == file_name)
+    return image, [a for a in data["annotations"] if a["image_id"] == image["id"]]
+
+
+def test_default_model_is_shipped_with_sidecar():
+    path = default_model_path()
+    assert os.path.basename(path) == DEFAULT_MODEL and os.path.getsize(path) > 1e6
+    models = {m["file"]: m for m in shipped_models()}
+    default = models[DEFAULT_MODEL]
+    assert default["default"] and default["variant"] == "multi_shape"
+    assert default["quantization"] == "int8" and default["input_size"] == [320, 320]
+    # Every shipped TFLite file comes with measured dev-validation figures.
+    for m in models.values():
+        assert m["metrics"] and m["metrics"]["segm"]["AP50"] > 0, m["file"]
+
+
+def test_predict_image_writes_overlay_and_coco_json(tmp_path, capsys):
+    pytest.importorskip("pycocotools")
+    from pycocotools import mask as mask_utils
+
+    src = need(os.path.join(DATA, "coco_person_val2017", "images", CROWD))
+    out = tmp_path / "pred"
+    assert main(["predict", "--source", src, "--output", str(out), "--threads", "2"]) == 0
+    assert "persons in 1 images" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert len(results) >= 5
+    image = cv2.imread(src)
+    h, w = image.shape[:2]
+    info, anns = _gt(CROWD)
+    gt = [mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(a["segmentation"], h, w)))
+          .astype(bool) for a in anns if not a.get("iscrowd")]
+    ious = []
+    for r in results:
+        assert r["file_name"] == CROWD and r["image_id"] == info["id"] == 1000
+        assert r["category_id"] == 1 and 0.5 <= r["score"] <= 1.0
+        x, y, bw, bh = r["bbox"]
+        assert 0 <= x and 0 <= y and x + bw <= w + 1 and y + bh <= h + 1
+        mask = mask_utils.decode(r["segmentation"]).astype(bool)
+        assert mask.shape == (h, w)
+        ious.append(max((mask & g).sum() / (mask | g).sum() for g in gt))
+    # Masks cover real people: most detections overlap a ground-truth person well.
+    assert np.mean(np.array(ious) > 0.5) >= 0.6, ious
+    overlay = cv2.imread(str(out / "000000001000_overlay.jpg"))
+    assert overlay.shape == image.shape
+    changed = np.abs(overlay.astype(int) - image.astype(int)).sum(axis=2) > 30
+    union = np.zeros((h, w), bool)
+    for r in results:
+        union |= mask_utils.decode(r["segmentation"]).astype(bool)
+    # The overlay is coloured where the masks are, and mostly nowhere else.
+    assert changed[union].mean() > 0.5 and changed[~union].mean() < 0.1
+
+
+def test_predict_folder_skips_corrupt_images(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("FudanPed00001.jpg", "FudanPed00002.jpg"):
+        src = need(os.path.join(DATA, "pennfudan", "Images", name))
+        cv2.imwrite(str(folder / name), cv2.imread(src))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    out = tmp_path / "out"
+    assert main(["predict", "--source", str(folder), "--output", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "persons in 2 images, 1 unreadable skipped" in printed.out
+    results = json.loads((out / "results.json").read_text())
+    assert {r["file_name"] for r in results} == {"FudanPed00001.jpg", "FudanPed00002.jpg"}
+    assert all("image_id" not in r for r in results)  # not COCO file names, no annotations
+    assert sorted(os.listdir(out)) == ["FudanPed00001_overlay.jpg", "FudanPed00002_overlay.jpg",
+                                       "results.json"]
+
+
+def test_predict_video_writes_annotated_video(tmp_path, capsys):
+    need(VIDEO)
+    out = tmp_path / "v"
+    assert main(["predict", "--source", VIDEO, "--output", str(out), "--max-frames", "12"]) == 0
+    assert "in 12 frames" in capsys.readouterr().out
+    results = json.loads((out / "results.json").read_text())
+    assert results and {r["frame"] for r in results} <= set(range(12))
+    cap = cv2.VideoCapture(str(out / "pedestrians_480x360_annotated.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) \
+        == (480, 360)
+    cap.release()
+
+
+def test_predict_errors(tmp_path, capsys):
+    assert main(["predict", "--source", str(tmp_path / "none.jpg"), "--output",
+                 str(tmp_path)]) == 2
+    assert "none.jpg: no such image, folder or video" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", "--source", str(tmp_path / "empty"), "--output",
+                 str(tmp_path / "o")]) == 2
+    assert "no image files" in capsys.readouterr().err
+
+
+def test_models_lists_the_zoo(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert DEFAULT_MODEL + " *" in out and "multi_shape" in out
+    assert main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {m["file"] for m in listed} == {f for f in os.listdir(ZOO_DIR)
+                                           if f.endswith((".tflite", ".onnx"))}
+
+
+def test_predict_runs_without_tensorflow(tmp_path):
+    src = need(os.path.join(DATA, "coco_person_val2017", "images", CROWD))
+    code = BLOCK_TF + f"""
+from ssd_isb.cli import main
+assert main(["predict", "--source", {src!r}, "--output", {str(tmp_path)!r}]) == 0
+assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules
+"""
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "results.json").exists()
