@@ -117,6 +117,16 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, zoo_weights):
     assert "trained to step 6" in out
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["initial_epoch"] == state["epoch"]
+    # The last checkpoint, exported without training, is the model the run saved.
+    from ssd_isb.model import load_model
+    from ssd_isb.training.loop import checkpoint_to_model
+
+    exported = checkpoint_to_model(from_dict(tiny_config(steps=6)), str(killed),
+                                   str(tmp_path / "ckpt.keras"))
+    saved, again = load_model(str(killed / "model.keras")), load_model(exported)
+    assert len(saved.weights) == len(again.weights)
+    for w1, w2 in zip(saved.weights, again.weights):
+        np.testing.assert_array_equal(w1.numpy(), w2.numpy(), err_msg=w1.path)
 
     reference = _run(common + ["--workdir", str(tmp_path / "reference")])
     out, _ = reference.communicate(timeout=600)
@@ -188,6 +198,10 @@ def test_resume_errors(tmp_path):
     cfg = from_dict(tiny_config())
     with pytest.raises(TrainingError, match="no complete checkpoint"):
         train(cfg, str(tmp_path / "new"), resume=True, verbose=0)
+    from ssd_isb.training.loop import checkpoint_to_model
+
+    with pytest.raises(TrainingError, match="no complete checkpoint to export"):
+        checkpoint_to_model(cfg, str(tmp_path / "new"), str(tmp_path / "x.keras"))
     ckpt = tmp_path / "old" / "checkpoints"
     ckpt.mkdir(parents=True)
     (ckpt / "last.weights.h5").write_bytes(b"x")
