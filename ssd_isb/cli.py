@@ -415,7 +415,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a config (Keras fit, gradient accumulation)")
     p.add_argument("--config", required=True)
-    p.add_argument("--init", help="detector weights from import-weights (.weights.h5)")
+    p.add_argument("--init", help="detector weights from import-weights (.weights.h5), or a "
+                   "whole model (.keras, e.g. a shipped one) to fine-tune")
     p.add_argument("--workdir", required=True, help="checkpoints, logs and the final model")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--steps", type=int, help="override train.steps (optimizer updates)")

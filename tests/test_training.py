@@ -208,3 +208,22 @@ def test_resume_errors(tmp_path):
     (ckpt / "last.json").write_text(json.dumps({"epoch": 1}))
     with pytest.raises(TrainingError, match="already holds a checkpoint"):
         train(cfg, str(tmp_path / "old"), verbose=0)
+
+
+@pytest.mark.slow
+def test_init_from_a_whole_model_for_fine_tuning(tmp_path):
+    from ssd_isb.config import load_config
+    from ssd_isb.model import build_model, save_model
+    from ssd_isb.training import TrainingError
+    from ssd_isb.training.loop import _build_trainer
+
+    cfg = from_dict(tiny_config())
+    tf.keras.utils.set_random_seed(3)
+    source = build_model(cfg).inference_model
+    path = save_model(source, str(tmp_path / "trained.keras"), cfg)
+    tf.keras.utils.set_random_seed(4)  # a different fresh initialization
+    model, _, _ = _build_trainer(cfg, init=path)
+    for a, b in zip(source.weights, model.inference_model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    with pytest.raises(TrainingError, match="do not match this config"):
+        _build_trainer(load_config("embedded_single_branch"), init=path)

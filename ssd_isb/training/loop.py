@@ -202,7 +202,9 @@ def _build_trainer(cfg: Config, replicas: int = 1, in_step: int = 1,
     t = cfg.train
     acc = t.gradient_accumulation_steps
     model = build_model(cfg)
-    if init:
+    if init and init.endswith(".keras"):
+        _init_from_model(model, init)
+    elif init:
         model.detector.load_weights(init)
     frozen = freeze(model, cfg)
     trainer = SSDISBTrainer(cfg, model, t.batch_size // replicas, in_step_accumulation=in_step)
@@ -215,6 +217,21 @@ def _build_trainer(cfg: Config, replicas: int = 1, in_step: int = 1,
     trainer.compile(optimizer=optimizer)
     optimizer.build(trainer.net.trainable_variables)
     return model, trainer, frozen
+
+
+def _init_from_model(model, path: str) -> None:
+    """Start from a whole trained model (a shipped ``ssd_isb/zoo/*.keras``): detector and
+    branches, e.g. to fine-tune on one's own data."""
+    from ..model import load_model
+
+    if not os.path.exists(path):
+        raise TrainingError(f"{path}: no such model file")
+    source = load_model(path)
+    try:
+        model.inference_model.set_weights(source.get_weights())
+    except ValueError as err:
+        raise TrainingError(f"{path}: its layers do not match this config's (train with the "
+                            f"config the model was built from): {str(err)[:200]}") from None
 
 
 def checkpoint_to_model(cfg: Config, workdir: str, output: str) -> str:
