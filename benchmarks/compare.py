@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS processes")
     p.add_argument("--output", help="JSON report")
     p.add_argument("--markdown", help="write the table here too")
+    p.add_argument("--readme", help="replace the block between '<!-- compare:start -->' and "
+                   "'<!-- compare:end -->' in this markdown file with the table and command")
     args = p.parse_args(argv)
 
     models = list(args.models)
@@ -76,7 +78,31 @@ def main(argv=None) -> int:
     if args.markdown:
         with open(args.markdown, "w", encoding="utf-8") as fh:
             fh.write(table)
+    if args.readme:
+        command = "python benchmarks/compare.py " + " ".join(
+            a for a in (argv if argv is not None else sys.argv[1:]))
+        try:
+            update_readme(args.readme, table, command)
+        except ValueError as err:
+            print(f"compare.py: {err}", file=sys.stderr)
+            return 1
     return 0
+
+
+START, END = "<!-- compare:start -->", "<!-- compare:end -->"
+
+
+def update_readme(path: str, table: str, command: str) -> None:
+    """Put ``table`` and the command that produced it between the markers of ``path``."""
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    if START not in text or END not in text:
+        raise ValueError(f"{path}: no '{START}' ... '{END}' block to fill")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    block = f"{START}\n```bash\n{command}\n```\n\n{table}{END}"
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(head + block + tail)
 
 
 if __name__ == "__main__":

@@ -358,7 +358,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .zoo import ZOO_DIR, shipped_models, weights_files
+    from .zoo import ZOO_DIR, shipped_models
 
     models = shipped_models()
     if args.json:
@@ -375,10 +375,9 @@ def cmd_models(args) -> int:
               f"{m['quantization']:9s} {'x'.join(map(str, m['input_size'])):7s} "
               f"{m['bytes'] / 1e6:6.2f} {m['params'] or 0:10,d} "
               f"{'' if ap is None else f'{ap:.1f}':>9s}")
-    print("* default model (predict, evaluate, benchmark, demo); mask AP50 on the "
-          "dev-validation split (ssd_isb/zoo/README.md)")
-    for path in weights_files():
-        print(f"fine-tuning weights: {path}")
+    print(f"* default model (predict, evaluate, benchmark, demo). Mask AP50 on the "
+          f"dev-validation split; .keras models are for export and fine-tuning "
+          f"(train --init). Model card: {os.path.join(ZOO_DIR, 'README.md')}")
     return 0
 
 

@@ -76,6 +76,21 @@ def test_compare_script_end_to_end(keras_model, tmp_path):
     assert table == markdown_table(report)
 
 
+def test_readme_block_is_replaced(tmp_path):
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import compare
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- compare:start -->\nold\n<!-- compare:end -->\ntail\n")
+    compare.update_readme(str(readme), "| a |\n", "python benchmarks/compare.py --runs 3")
+    text = readme.read_text()
+    assert "old" not in text and "| a |" in text and text.endswith("tail\n")
+    assert "python benchmarks/compare.py --runs 3" in text
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="no '<!-- compare:start -->'"):
+        compare.update_readme(str(readme), "| a |\n", "cmd")
+
+
 def test_memory_of_a_fresh_runtime_process():
     need(PEER)
     from ssd_isb.benchmark import default_images

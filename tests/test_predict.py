@@ -122,7 +122,7 @@ def test_models_lists_the_zoo(capsys):
     assert main(["models", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert {m["file"] for m in listed} == {f for f in os.listdir(ZOO_DIR)
-                                           if f.endswith((".tflite", ".onnx"))}
+                                           if f.endswith((".tflite", ".onnx", ".keras"))}
 
 
 def test_predict_runs_without_tensorflow(tmp_path):

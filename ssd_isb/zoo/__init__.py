@@ -52,8 +52,3 @@ def shipped_models() -> List[Dict]:
                     "default": name == DEFAULT_MODEL, "metrics": metrics.get(name)})
     return out
 
-
-def weights_files() -> List[str]:
-    """The Keras weights shipped for fine-tuning (``*.weights.h5``)."""
-    return sorted(os.path.join(ZOO_DIR, f) for f in os.listdir(ZOO_DIR)
-                  if f.endswith(".weights.h5"))
