@@ -38,6 +38,9 @@ def main(argv=None) -> int:
     p.add_argument("--split", default="val", help="dev-validation split (crc32 %% 5 == 0)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--skip-export", action="store_true", help="only (re)measure")
+    p.add_argument("--mask-threshold-logit", type=float,
+                   help="write this mask threshold into every shipped sidecar (default: the "
+                   "run's config)")
     args = p.parse_args(argv)
 
     metrics_path = os.path.join(ZOO_DIR, METRICS_FILE)
@@ -69,6 +72,9 @@ def main(argv=None) -> int:
                                       f"{stem}_{suffix}.tflite")
                 print(f"exported {report['output']} ({report['bytes'] / 1e6:.2f} MB); "
                       f"agreement {report.get('agreement')}", flush=True)
+        if args.mask_threshold_logit is not None:
+            for path in (stem + ".keras", f"{stem}_fp32.tflite", f"{stem}_int8.tflite"):
+                set_mask_threshold(path, args.mask_threshold_logit)
         measure(os.path.basename(stem) + ".keras", stem + ".keras")
         measure(os.path.basename(stem) + ".keras box-mask floor", stem + ".keras", True)
         for suffix in ("fp32", "int8"):
@@ -78,6 +84,18 @@ def main(argv=None) -> int:
             json.dump(metrics, fh, indent=1, sort_keys=True)
     print(f"-> {metrics_path}")
     return 0
+
+
+def set_mask_threshold(model_path: str, logit: float) -> None:
+    """Rewrite a model's sidecar with a new runtime mask threshold (graph unchanged)."""
+    from ssd_isb.metadata import read_sidecar, sidecar_path, write_sidecar
+
+    meta = read_sidecar(model_path)
+    meta.mask_threshold_logit = float(logit)
+    if meta.config:
+        meta.config.setdefault("postprocess", {})["mask_threshold_logit"] = float(logit)
+    assert os.path.exists(sidecar_path(model_path))
+    write_sidecar(model_path, meta)
 
 
 if __name__ == "__main__":

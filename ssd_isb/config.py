@@ -99,6 +99,9 @@ class PostprocessConfig:
     pre_nms_top_k: int = 400
     iou_threshold: float = 0.6
     score_threshold: float = 1e-3
+    # Runtime, outside the graph: a mask pixel is foreground where its logit exceeds this
+    # (thesis: 0, i.e. sigmoid 0.5). Travels in the sidecar.
+    mask_threshold_logit: float = 0.0
 
 
 @dataclass

@@ -51,7 +51,9 @@ class ModelMetadata:
         values = dict(name=cfg.name, variant=cfg.isb.variant,
                       input_size=list(cfg.model.input_size),
                       class_names=list(cfg.model.class_names),
-                      max_detections=cfg.postprocess.max_detections, config=cfg.to_dict())
+                      max_detections=cfg.postprocess.max_detections,
+                      mask_threshold_logit=cfg.postprocess.mask_threshold_logit,
+                      config=cfg.to_dict())
         values.update(overrides)
         return cls(**values)
 
