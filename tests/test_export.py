@@ -208,22 +208,32 @@ assert 'tensorflow' not in sys.modules
 
 
 @pytest.mark.slow
-def test_same_figures_through_every_backend(exports, weights):
-    """Issue 4: one model, evaluated through Keras, TFLite fp32 and ONNX, within 0.5 AP."""
+def test_same_figures_through_every_backend(tmp_path):
+    """Issue 4: one model, evaluated through Keras, TFLite fp32 and ONNX, within 0.5 AP.
+
+    The shipped trained model: freshly initialized branches give logits hovering around the
+    mask threshold, where AP on 20 images is noise rather than a property of the backend.
+    """
+    from ssd_isb.config import load_config
     from ssd_isb.evaluation.evaluate import evaluate
+    from ssd_isb.export import export_model
+    from ssd_isb.zoo import ZOO_DIR
 
     ann = os.path.join(need(os.path.join(DATA, "coco_person_val2017")), "annotations.json")
     images = os.path.join(DATA, "coco_person_val2017", "images")
-    name = "embedded_multi_shape"
-    paths = {"keras": weights[name], "tflite": exports[(name, "tflite", "none")]["output"],
-             "onnx": exports[(name, "onnx", "none")]["output"]}
+    keras_path = os.path.join(ZOO_DIR, "ssd_isb_multi_shape.keras")
+    onnx_path = str(tmp_path / "ems.onnx")
+    export_model(load_config("embedded_multi_shape"), keras_path, "onnx", "none", onnx_path,
+                 check=False)
+    paths = {"keras": keras_path, "onnx": onnx_path,
+             "tflite": os.path.join(ZOO_DIR, "ssd_isb_multi_shape_fp32.tflite")}
     reports = {b: evaluate(p, ann, images, max_images=20) for b, p in paths.items()}
     assert {r["backend"] for r in reports.values()} == {"keras", "tflite", "onnx"}
     for kind in ("segm", "bbox"):
         for key in ("AP", "AP50", "AP50_large", "AR100_50"):
             values = [r[kind][key] for r in reports.values()]
             assert max(values) - min(values) <= 0.5, (kind, key, values)
-    assert reports["keras"]["bbox"]["AP50"] > 30
+    assert reports["keras"]["bbox"]["AP50"] > 30 and reports["keras"]["segm"]["AP50"] > 10
 
 
 @pytest.mark.slow
