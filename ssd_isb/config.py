@@ -127,9 +127,6 @@ class TrainConfig:
     freeze_batch_norm: bool = True
     freeze_backbone: bool = False  # MobileNet-v1 layers
     freeze_detector: bool = False  # everything but the branches (little data, masks only)
-    # Share of training images whose branches see the int8 export's backbone maps (simulated
-    # rounding, model/int8_features.py) instead of the float ones: int8-aware branches.
-    int8_feature_fraction: float = 0.0
 
 
 @dataclass
@@ -362,8 +359,6 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"train.{name}: must be >= 1")
     if t.learning_rate <= 0:
         raise ConfigError("train.learning_rate: must be positive")
-    if not 0 <= t.int8_feature_fraction <= 1:
-        raise ConfigError("train.int8_feature_fraction: must be in [0, 1]")
     d = cfg.data
     for side in ("train", "val"):
         for i, spec in enumerate(getattr(d, side)):

@@ -173,9 +173,6 @@ def build_training_model(cfg: Config, batch_size: int, max_boxes: int,
                          boxes_per_branch: Optional[int] = None) -> keras.Model:
     """Training graph: ISB crops come from ground-truth boxes; gradients stop at the crop.
 
-    With ``train.int8_feature_fraction`` > 0 that fraction of the images feed the branches the
-    backbone maps as the int8 TFLite export computes them (:mod:`.int8_features`).
-
     Args:
         cfg: experiment config.
         batch_size: static batch size (the crops index a fixed number of windows).
@@ -196,16 +193,9 @@ def build_training_model(cfg: Config, batch_size: int, max_boxes: int,
     gt_boxes = keras.Input((max_boxes, 4), batch_size=batch_size, name="gt_boxes")
     gt_valid = keras.Input((max_boxes,), batch_size=batch_size, name="gt_valid")
     d = detector(image)
-    maps = {k: d[k] for k in ("stride8", "stride16", "stride32")}
-    fraction = cfg.train.int8_feature_fraction
-    if fraction > 0:
-        from .int8_features import Int8Features, MixFeatures
-
-        maps = MixFeatures(fraction, seed=cfg.train.seed, name="int8_mix")(
-            maps, Int8Features(detector, name="int8_features")(image))
     win = BoxWindows(m.grid, name="gt_windows")(gt_boxes, gt_valid)
-    branches = mask_head({"features": [maps["stride32"], maps["stride16"], maps["stride8"]],
-                          **win}, boxes_per_branch=boxes_per_branch)
+    branches = mask_head({"features": [d["stride32"], d["stride16"], d["stride8"]], **win},
+                         boxes_per_branch=boxes_per_branch)
     outputs = {"box_encodings": d["box_encodings"], "class_logits": d["class_logits"],
                "branches": branches}
     return keras.Model([image, gt_boxes, gt_valid], outputs, name=f"ssd_isb_train_{cfg.name}")
