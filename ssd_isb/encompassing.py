@@ -38,7 +38,9 @@ def encompassing_windows(boxes, grid: Sequence[int], xp=np):
     y1 = xp.clip(xp.ceil(ymax - EDGE_TOLERANCE), y0 + 1.0, gh)
     x1 = xp.clip(xp.ceil(xmax - EDGE_TOLERANCE), x0 + 1.0, gw)
     win = xp.stack([y0, x0, y1 - y0, x1 - x0], axis=-1)
-    return xp.cast(win, "int32") if xp is not np else win.astype(np.int32)
+    # Whole cells, but a full-integer TFLite export stores this float tensor in int8 at a
+    # scale like 10/255, so cell 1 comes back as 0.98: round, never truncate, into int32.
+    return xp.cast(xp.round(win), "int32") if xp is not np else win.astype(np.int32)
 
 
 def windows_to_boxes(windows, grid: Sequence[int], xp=np):

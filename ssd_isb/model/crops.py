@@ -48,17 +48,20 @@ def crop_windows(feature, windows, batch_index, out_shape: Sequence[int], level:
         xs = x0[:, None] + tf.range(tx, dtype=tf.int32)[None, :]
         return tf.gather(flat, _flat_index(batch_index, ys, xs, height, width))
 
-    wh = tf.cast(windows[:, 2] * level, tf.float32)
-    ww = tf.cast(windows[:, 3] * level, tf.float32)
+    wh = windows[:, 2] * level
+    ww = windows[:, 3] * level
 
     def axis_samples(start, size, count):
-        # Half-pixel centres: sample i of count lies at start + (i + .5) * size / count - .5.
-        pos = (tf.range(count, dtype=tf.float32)[None, :] + 0.5) * (size[:, None] / count) - 0.5
-        pos = tf.clip_by_value(pos, 0.0, size[:, None] - 1.0)
-        lo = tf.floor(pos)
-        frac = pos - lo
-        lo_i = tf.cast(lo, tf.int32)
-        hi_i = tf.minimum(lo_i + 1, tf.cast(size, tf.int32)[:, None] - 1)
+        # Half-pixel centres: sample i of count lies at (i + .5) * size / count - .5 from start,
+        # i.e. at num / den with num = (2i + 1) * size - count and den = 2 * count. Indices are
+        # whole-number int32 arithmetic: float positions would be stored in int8 by a
+        # full-integer export, and a position of 3 read back as 2.98 floors to the wrong cell.
+        den = 2 * count
+        num = (2 * tf.range(count, dtype=tf.int32)[None, :] + 1) * size[:, None] - count
+        num = tf.clip_by_value(num, 0, (size[:, None] - 1) * den)
+        lo_i = num // den
+        frac = tf.cast(num - lo_i * den, tf.float32) * (1.0 / den)
+        hi_i = tf.minimum(lo_i + 1, size[:, None] - 1)
         return start[:, None] + lo_i, start[:, None] + hi_i, frac
 
     ylo, yhi, fy = axis_samples(y0, wh, ty)
