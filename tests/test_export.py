@@ -39,8 +39,9 @@ def exports(weights, tmp_path_factory):
     cases = [("embedded_multi_shape", "tflite", "none"), ("embedded_multi_shape", "tflite", "fp16"),
              ("embedded_multi_shape", "tflite", "int8"), ("embedded_multi_shape", "onnx", "none"),
              ("embedded_single_branch", "tflite", "none"),
-             ("embedded_single_branch", "tflite", "int8"),
              ("embedded_single_branch", "onnx", "none")]
+    # Single-Branch int8 is the slowest to calibrate; the shipped one (same exporter, via
+    # scripts/release_zoo.py) is checked by test_int8_crops_the_encompassing_window_... below.
     reports = {}
     for name, fmt, q in cases:
         if fmt == "onnx":
