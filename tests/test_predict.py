@@ -73,11 +73,17 @@ def test_predict_image_writes_overlay_and_coco_json(tmp_path, capsys):
     assert overlay.shape == image.shape
     changed = np.abs(overlay.astype(int) - image.astype(int)).sum(axis=2) > 90
     union = np.zeros((h, w), bool)
+    drawn = np.zeros((h, w), np.uint8)  # box outlines and the label strip above each box
     for r in results:
         union |= mask_utils.decode(r["segmentation"]).astype(bool)
-    # The overlay is coloured where the masks are, and mostly nowhere else (boxes, labels and
-    # JPEG noise aside).
-    assert changed[union].mean() > 0.5 and changed[~union].mean() < 0.1
+        x, y, bw, bh = (int(round(v)) for v in r["bbox"])
+        cv2.rectangle(drawn, (x, y), (x + bw, y + bh), 1, 7)
+        cv2.rectangle(drawn, (x, max(y - 18, 0)), (x + max(bw, 90), y), 1, -1)
+    elsewhere = ~union & (drawn == 0)
+    # The overlay is coloured where the masks are, and nowhere else but the boxes and labels
+    # (JPEG noise aside).
+    assert changed[union].mean() > 0.5 and changed[elsewhere].mean() < 0.05, (
+        changed[union].mean(), changed[elsewhere].mean())
 
 
 def test_predict_folder_skips_corrupt_images(tmp_path, capsys):
