@@ -88,13 +88,12 @@ def main(argv=None) -> int:
 
 def set_mask_threshold(model_path: str, logit: float) -> None:
     """Rewrite a model's sidecar with a new runtime mask threshold (graph unchanged)."""
-    from ssd_isb.metadata import read_sidecar, sidecar_path, write_sidecar
+    from ssd_isb.metadata import read_sidecar, write_sidecar
 
     meta = read_sidecar(model_path)
     meta.mask_threshold_logit = float(logit)
     if meta.config:
         meta.config.setdefault("postprocess", {})["mask_threshold_logit"] = float(logit)
-    assert os.path.exists(sidecar_path(model_path))
     write_sidecar(model_path, meta)
 
 
