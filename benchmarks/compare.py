@@ -8,7 +8,7 @@ box AP50 when annotations are given; ``--peer`` adds YOLOv8n-seg and the zoo det
         --images ../shared/data/coco_person_val2017/images --split val \\
         --output compare.json --markdown compare.md
 
-TF-free unless a ``.keras`` model is among the models (ssd_isb.comparison).
+TF-free unless a ``.keras`` model is among the models (ssd_isb.measure.comparison).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.benchmark import default_images
-    from ssd_isb.comparison import compare, markdown_table
-    from ssd_isb.export.calibration import folder_images
+    from ssd_isb.measure.benchmark import default_images
+    from ssd_isb.measure.comparison import compare, markdown_table
+    from ssd_isb.runtime.image_io import list_images
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="*", default=[],
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         models = [ZOO_DIR]
     if args.annotations and not args.images:
         p.error("--annotations needs --images")
-    timing = folder_images(args.timing_images) if args.timing_images else default_images()
+    timing = list_images(args.timing_images) if args.timing_images else default_images()
     if not timing:
         p.error("no images to time on: pass --timing-images")
     try:

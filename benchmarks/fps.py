@@ -3,7 +3,7 @@
 
     python benchmarks/fps.py --model ems_int8.tflite --threads 2 --runs 200 --output fps.json
 
-Same measurement and JSON as ``ssd-isb benchmark`` (ssd_isb.benchmark.run_benchmark).
+Same measurement and JSON as ``ssd-isb benchmark`` (ssd_isb.measure.benchmark.run_benchmark).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ TensorFlow), loads the model, segments real images, and reports its peak RSS.
 
 The baseline (Python + numpy + OpenCV + the backend library, no model) is measured the same way
 and subtracted, so ``model_rss_mb`` is what the model and its buffers cost
-(ssd_isb.memory.measure_memory).
+(ssd_isb.measure.memory.measure_memory).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.benchmark import default_images
-    from ssd_isb.export.calibration import folder_images
-    from ssd_isb.memory import measure_memory
+    from ssd_isb.measure.benchmark import default_images
+    from ssd_isb.measure.memory import measure_memory
+    from ssd_isb.runtime.image_io import list_images
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)
@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     p.add_argument("--images", help="folder of real images (default: ../shared/data photos)")
     p.add_argument("--output")
     args = p.parse_args(argv)
-    images = folder_images(args.images) if args.images else default_images()
+    images = list_images(args.images) if args.images else default_images()
     if not images:
         print("memory.py: no images (pass --images)", file=sys.stderr)
         return 2

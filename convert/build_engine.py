@@ -24,9 +24,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ssd_isb.export.calibration import folder_images  # noqa: E402  (TF-free)
+from ssd_isb.errors import SSDISBError  # noqa: E402
 from ssd_isb.export.onnx_export import tensorrt_issues  # noqa: E402  (TF-free)
 from ssd_isb.metadata import write_sidecar  # noqa: E402
+from ssd_isb.runtime.image_io import list_images  # noqa: E402  (TF-free)
 from ssd_isb.tensorrt import (CalibratorCore, ImageBatcher, engine_metadata,  # noqa: E402
                               make_entropy_calibrator, tensorrt_available)
 
@@ -71,7 +72,7 @@ def build(args) -> int:
         batcher = None
         if args.calib_images:
             shape = [int(d) for d in builder.network.get_input(0).shape]
-            batcher = ImageBatcher(folder_images(args.calib_images), shape, args.calib_batches)
+            batcher = ImageBatcher(list_images(args.calib_images), shape, args.calib_batches)
         elif not (args.calib_cache and os.path.exists(args.calib_cache)):
             log.error("int8 needs --calib-images or an existing --calib-cache")
             return 2
@@ -115,7 +116,11 @@ def main(argv=None) -> int:
                   "(see docs/jetson.md), or run --check to validate the ONNX")
         return 2
     args.engine = args.engine or os.path.splitext(args.onnx)[0] + ".engine"
-    return build(args)
+    try:
+        return build(args)
+    except SSDISBError as err:
+        log.error("%s", err)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from .config import AnchorConfig
+from .runtime.boxes import center_to_corners  # noqa: F401  (anchors -> yxyx)
 
 
 def feature_map_sizes(input_size: Sequence[int], num_layers: int = 6) -> List[Tuple[int, int]]:
@@ -77,9 +78,3 @@ def generate_anchors(cfg: AnchorConfig, input_size: Sequence[int]) -> np.ndarray
         _, _, ww = np.meshgrid(yc, xc, widths, indexing="ij")
         out.append(np.stack([yy, xx, hh, ww], axis=-1).reshape(-1, 4))
     return np.concatenate(out, axis=0).astype(np.float32)
-
-
-def center_to_corners(anchors: np.ndarray) -> np.ndarray:
-    """(yc, xc, h, w) -> (ymin, xmin, ymax, xmax)."""
-    yc, xc, h, w = np.moveaxis(anchors, -1, 0)
-    return np.stack([yc - h / 2, xc - w / 2, yc + h / 2, xc + w / 2], axis=-1)

@@ -17,7 +17,7 @@ boxes past the cap or matching no branch get no mask. Functions take an array na
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -49,13 +49,19 @@ class BranchSpec:
 
 def branch_specs(isb: ISBConfig) -> List[BranchSpec]:
     """The branches of a configured variant, in config order."""
-    if isb.variant == "single_branch":
-        return [BranchSpec(tuple(isb.shapes[0]), "all", isb.pool)]
-    if isb.variant == "multi_shape":
-        return [BranchSpec(tuple(s), "threshold") for s in isb.shapes]
-    specs = [BranchSpec(tuple(s), "exact") for s in isb.shapes]
-    if isb.variant == "single_shape_plus":
-        specs.append(BranchSpec(tuple(isb.rest_shape), "rest"))
+    return variant_specs(isb.variant, isb.shapes, isb.rest_shape, isb.pool)
+
+
+def variant_specs(variant: str, shapes: Sequence[Sequence[int]],
+                  rest_shape: Optional[Sequence[int]] = None, pool: int = 1) -> List[BranchSpec]:
+    """The branches of a variant from its scalars (what the Keras layers store)."""
+    if variant == "single_branch":
+        return [BranchSpec(tuple(shapes[0]), "all", int(pool))]
+    if variant == "multi_shape":
+        return [BranchSpec(tuple(s), "threshold") for s in shapes]
+    specs = [BranchSpec(tuple(s), "exact") for s in shapes]
+    if variant == "single_shape_plus":
+        specs.append(BranchSpec(tuple(rest_shape), "rest"))
     return specs
 
 
@@ -130,8 +136,7 @@ def native_mask_size(isb: ISBConfig) -> int:
     """Side of the per-detection mask output: the largest branch output, unless configured."""
     if isb.mask_size:
         return int(isb.mask_size)
-    factor = 32 // isb.fcn
-    return max(factor * max(spec.shape) for spec in branch_specs(isb))
+    return max(isb.out_factor * max(spec.shape) for spec in branch_specs(isb))
 
 
 def shape_name(shape: Sequence[int]) -> str:

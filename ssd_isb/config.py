@@ -17,11 +17,13 @@ from typing import Any, List, Literal, Optional, Tuple
 
 import yaml
 
+from .errors import SSDISBError
+
 VARIANTS = ("single_branch", "single_shape", "single_shape_plus", "multi_shape")
 Shape = Tuple[int, int]
 
 
-class ConfigError(ValueError):
+class ConfigError(SSDISBError, ValueError):
     """A configuration value is missing, unknown or out of range; the message names the key."""
 
 
@@ -86,9 +88,23 @@ class ISBConfig:
         return self.fcn
 
     @property
+    def skip_steps(self) -> int:
+        """FCN skip steps of every branch (see :func:`fcn_skip_steps`)."""
+        return fcn_skip_steps(self.fcn)
+
+    @property
     def out_factor(self) -> int:
-        """Branch output cells per stride-32 input cell."""
-        return 32 // self.fcn
+        """Branch output cells per stride-32 input cell (each skip step doubles)."""
+        return 2 ** self.skip_steps
+
+
+def fcn_skip_steps(fcn: int) -> int:
+    """Skip steps of an FCN-``fcn`` branch: 0 (FCN-32), 1 (FCN-16: the stride-16 map) or 2
+    (FCN-8: stride 16, then stride 8). The one place this arithmetic lives."""
+    steps = {32: 0, 16: 1, 8: 2}.get(int(fcn))
+    if steps is None:
+        raise ConfigError(f"isb.fcn: {fcn} is not 8, 16 or 32")
+    return steps
 
 
 @dataclass
@@ -417,6 +433,30 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(f"{name}: expected a mapping at the top level")
     data.setdefault("name", os.path.splitext(name)[0])
     return from_dict(data, source=name)
+
+
+# What a trained model's weights and graph depend on: a config given beside a model file must
+# agree on these. The runtime mask threshold is a setting, not part of the graph.
+MODEL_SECTIONS = ("model", "isb", "postprocess")
+RUNTIME_KEYS = ("postprocess.mask_threshold_logit",)
+
+
+def config_differences(a: Config, b: Config, sections=MODEL_SECTIONS,
+                       ignore=RUNTIME_KEYS) -> List[str]:
+    """Dotted keys under ``sections`` whose values differ, as ``key: a-value != b-value``."""
+    out: List[str] = []
+
+    def walk(x, y, key):
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in sorted(set(x) | set(y)):
+                walk(x.get(k), y.get(k), f"{key}.{k}")
+        elif x != y and key not in ignore:
+            out.append(f"{key}: {x!r} != {y!r}")
+
+    da, db = a.to_dict(), b.to_dict()
+    for section in sections:
+        walk(da[section], db[section], section)
+    return out
 
 
 def data_root() -> str:

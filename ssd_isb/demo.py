@@ -15,6 +15,7 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
+from .files import write_json
 from .runtime import Segmenter
 from .runtime.draw import draw_segmentation
 from .smoothing import MaskSmoother
@@ -31,11 +32,14 @@ def fps_text(frame: np.ndarray, fps: float, paused: bool = False) -> None:
                 cv2.LINE_AA)
 
 
-def run_demo(model: str, source, output: Optional[str] = None, display: bool = True,
+def run_demo(model: Optional[str], source, output: Optional[str] = None, display: bool = True,
              max_frames: Optional[int] = None, backend: Optional[str] = None,
              threads: Optional[int] = None, smooth: bool = False, score_threshold: float = 0.5,
-             reconnect_seconds: float = 20.0, snapshot_dir: str = ".") -> Dict:
+             reconnect_seconds: float = 20.0, snapshot_dir: str = ".",
+             summary_path: Optional[str] = None) -> Dict:
     """Run the demo loop until the source ends, ``max_frames`` or a quit key.
+
+    ``model`` None is the shipped default; ``summary_path`` also writes the summary as JSON.
 
     Returns:
         Summary: ``frames``, ``dropped``, ``unreadable``, ``reconnects``, ``ended_by``,
@@ -96,7 +100,7 @@ def run_demo(model: str, source, output: Optional[str] = None, display: bool = T
         if display:
             cv2.destroyAllWindows()
     lat = np.asarray(loop_ms) if loop_ms else np.array([np.nan])
-    return {
+    summary = {
         "frames": shown, "dropped": frames.stats.dropped,
         "unreadable": frames.stats.unreadable, "reconnects": frames.stats.reconnects,
         "ended_by": ended_by or frames.stats.ended_by or "source ended",
@@ -106,3 +110,14 @@ def run_demo(model: str, source, output: Optional[str] = None, display: bool = T
         "instances_per_frame": round(float(np.mean(instances)) if instances else 0.0, 2),
         "backend": seg.backend.name, "output": output,
     }
+    if summary_path:
+        write_json(summary_path, summary)
+    return summary
+
+
+def summary_line(s: Dict) -> str:
+    """The one line ``ssd-isb demo`` prints about a run (:func:`run_demo`'s summary)."""
+    return (f"{s['frames']} frames ({s['dropped']} dropped, {s['unreadable']} unreadable, "
+            f"{s['reconnects']} reconnects; ended: {s['ended_by']}); FPS median "
+            f"{s['fps_median']}, p95 {s['fps_p95']} [{s['backend']}]"
+            + (f" -> {s['output']}" if s["output"] else ""))

@@ -41,11 +41,3 @@ def encompassing_windows(boxes, grid: Sequence[int], xp=np):
     # Whole cells, but a full-integer TFLite export stores this float tensor in int8 at a
     # scale like 10/255, so cell 1 comes back as 0.98: round, never truncate, into int32.
     return xp.cast(xp.round(win), "int32") if xp is not np else win.astype(np.int32)
-
-
-def windows_to_boxes(windows, grid: Sequence[int], xp=np):
-    """Cell windows (y0, x0, h, w) -> normalized corner boxes (ymin, xmin, ymax, xmax)."""
-    gh, gw = float(grid[0]), float(grid[1])
-    w = xp.cast(windows, "float32") if xp is not np else windows.astype(np.float32)
-    return xp.stack([w[..., 0] / gh, w[..., 1] / gw,
-                     (w[..., 0] + w[..., 2]) / gh, (w[..., 1] + w[..., 3]) / gw], axis=-1)

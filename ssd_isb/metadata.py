@@ -11,11 +11,13 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional
 
+from .errors import SSDISBError
+
 FORMAT_VERSION = 1
 OUTPUT_NAMES = ("boxes", "scores", "classes", "count", "masks", "mask_windows")
 
 
-class MetadataError(ValueError):
+class MetadataError(SSDISBError, ValueError):
     """The sidecar is missing or malformed; the message names the file."""
 
 
@@ -56,6 +58,12 @@ class ModelMetadata:
                       config=cfg.to_dict())
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def precision(self) -> str:
+        """What a user calls the precision: "fp32" (stored as quantization "none"), "fp16",
+        "int8"."""
+        return "fp32" if self.quantization in (None, "none") else self.quantization
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -99,3 +107,38 @@ def read_sidecar(model_path: str) -> ModelMetadata:
     if missing:
         raise MetadataError(f"{path}: metadata lacks {', '.join(missing)}")
     return ModelMetadata(**{k: v for k, v in data.items() if k in known})
+
+
+def model_config(model_path: str, given=None, sections=None):
+    """The :class:`~ssd_isb.config.Config` a model file was built from, read from its sidecar.
+
+    A model file is self-describing: its sidecar carries the whole config. When a config is
+    ``given`` too (``--config``), it must agree with the stored one on ``sections`` (default:
+    :data:`~ssd_isb.config.MODEL_SECTIONS`) and is returned (its training and data sections
+    may differ: fine-tuning on other data).
+
+    Raises:
+        MetadataError: no sidecar, or a sidecar without a config (and none given).
+        ConfigError: ``given`` differs from the model's config; the message lists the keys.
+    """
+    from .config import MODEL_SECTIONS, ConfigError, config_differences, from_dict
+
+    try:
+        meta = read_sidecar(model_path)
+    except MetadataError:
+        if given is not None:
+            return given
+        raise
+    if not meta.config:
+        if given is not None:
+            return given
+        raise MetadataError(f"{sidecar_path(model_path)}: holds no config; pass --config")
+    stored = from_dict(meta.config, source=sidecar_path(model_path))
+    if given is None:
+        return stored
+    diffs = config_differences(given, stored, sections or MODEL_SECTIONS)
+    if diffs:
+        shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+        raise ConfigError(f"config {given.name} does not describe {model_path} (given != "
+                          f"model's): {shown}; leave out --config to use the model's own")
+    return given

@@ -10,7 +10,6 @@ else is lost.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -19,10 +18,12 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
+from .files import write_json
 from .runtime import ImageError, Segmenter, read_image
 from .runtime.coco_results import to_coco_results
 from .runtime.draw import draw_segmentation
-from .video import IMAGE_EXTENSIONS, FrameSource, video_writer
+from .runtime.image_io import IMAGE_EXTENSIONS, is_image_file, list_images
+from .video import FrameSource, SourceError, video_writer
 
 log = logging.getLogger("ssd_isb.predict")
 RESULTS = "results.json"
@@ -44,12 +45,7 @@ def _image_id(name: str, ids: Dict[str, int]) -> Optional[int]:
     return int(stem) if stem.isdigit() else None  # COCO's 000000001000.jpg is image 1000
 
 
-def is_image_file(path: str) -> bool:
-    """Whether ``path`` names an image by its extension."""
-    return path.lower().endswith(IMAGE_EXTENSIONS)
-
-
-def predict(model: str, source: str, output: str, backend: Optional[str] = None,
+def predict(model: Optional[str], source: str, output: str, backend: Optional[str] = None,
             threads: Optional[int] = None, score_threshold: float = 0.5,
             annotations: Optional[str] = None, overlays: bool = True,
             max_frames: Optional[int] = None) -> Dict:
@@ -70,10 +66,10 @@ def predict(model: str, source: str, output: str, backend: Optional[str] = None,
         ``overlays`` (paths), ``ms_per_image``, ``backend``, ``model``.
 
     Raises:
-        ValueError: the source does not exist or holds no image.
+        SourceError: the source does not exist or holds no image.
     """
     if not os.path.exists(source):
-        raise ValueError(f"{source}: no such image, folder or video")
+        raise SourceError(f"{source}: no such image, folder or video")
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
     ids = _image_ids(annotations)
     os.makedirs(output, exist_ok=True)
@@ -84,10 +80,9 @@ def predict(model: str, source: str, output: str, backend: Optional[str] = None,
     count = 0
     video = not (os.path.isdir(source) or is_image_file(source))
     if not video:
-        paths = ([source] if os.path.isfile(source) else
-                 sorted(os.path.join(source, f) for f in os.listdir(source) if is_image_file(f)))
+        paths = [source] if os.path.isfile(source) else list_images(source)
         if not paths:
-            raise ValueError(f"{source}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+            raise SourceError(f"{source}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
         for path in paths:
             name = os.path.basename(path)
             try:
@@ -110,14 +105,13 @@ def predict(model: str, source: str, output: str, backend: Optional[str] = None,
                                                   overlays, max_frames)
         unreadable += [f"{source} frame"] * unreadable_frames
         if count == 0:
-            raise ValueError(f"{source}: no readable frame (not an image, folder or video)")
+            raise SourceError(f"{source}: no readable frame (not an image, folder or video)")
     results_path = os.path.join(output, RESULTS)
-    with open(results_path, "w", encoding="utf-8") as fh:
-        json.dump(results, fh)
+    write_json(results_path, results, indent=None)
     return {"images": count, "instances": len(results), "unreadable": len(unreadable),
             "unreadable_files": unreadable, "results": results_path, "overlays": written,
             "ms_per_image": round(float(np.median(times)), 2) if times else None,
-            "backend": seg.backend.name, "model": os.path.abspath(model),
+            "backend": seg.backend.name, "model": os.path.abspath(seg.path),
             "unit": "frames" if video else "images"}
 
 
@@ -151,3 +145,11 @@ def _predict_video(seg: Segmenter, source: str, output: str, results: List[Dict]
         if writer is not None:
             writer.release()
     return count, frames.stats.unreadable
+
+
+def summary_line(s: Dict) -> str:
+    """The one line ``ssd-isb predict`` prints about a run (:func:`predict`'s summary)."""
+    skipped = f", {s['unreadable']} unreadable skipped" if s["unreadable"] else ""
+    return (f"{s['instances']} persons in {s['images']} {s['unit']}{skipped} "
+            f"({s['ms_per_image']} ms each, {s['backend']}) -> {s['results']}"
+            + (f" and {len(s['overlays'])} overlays" if s["overlays"] else ""))

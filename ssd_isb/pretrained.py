@@ -24,10 +24,13 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from .errors import SSDISBError
+from .layer_names import is_box_predictor
+
 COCO_NUM_CLASSES = 90  # the zoo predictor has 91 columns: background + 90 label-map ids
 
 
-class WeightImportError(ValueError):
+class WeightImportError(SSDISBError, ValueError):
     """A weight source is missing, unreadable or does not fit the model; names the tensor."""
 
 
@@ -66,24 +69,19 @@ def read_zoo_tflite(path: str) -> Dict[str, LayerWeights]:
     """
     if not os.path.exists(path):
         raise WeightImportError(f"{path}: no such file")
+    from .runtime.backends.base import BackendError
+    from .runtime.tflite import dequantize, open_interpreter
+
     try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - fallback for older installs
-        from tensorflow.lite import Interpreter  # type: ignore
-    try:
-        interpreter = Interpreter(model_path=path)
-    except (ValueError, RuntimeError) as err:
+        interpreter = open_interpreter(path, allocate=False)
+    except BackendError as err:
         raise WeightImportError(f"{path}: not a TFLite model ({err})") from None
     details = {d["name"]: d for d in interpreter.get_tensor_details()}
 
     def value(detail) -> np.ndarray:
-        q = interpreter.get_tensor(detail["index"])
-        scale, zero = detail["quantization"]
-        if detail["dtype"] in (np.uint8, np.int8):
-            return (scale * (q.astype(np.float32) - zero)).astype(np.float32)
-        if detail["dtype"] == np.int32:
-            return (scale * q.astype(np.float32)).astype(np.float32)
-        return q.astype(np.float32)
+        # uint8 weights: scale * (q - zero); int32 biases: scale * q (zero point 0).
+        return np.asarray(dequantize(interpreter.get_tensor(detail["index"]), detail),
+                          np.float32)
 
     weights, biases = {}, {}
     for name, detail in details.items():
@@ -104,7 +102,7 @@ def read_zoo_tflite(path: str) -> Dict[str, LayerWeights]:
         # TFLite [out, kh, kw, in] -> Keras [kh, kw, in, out]; depthwise [1, kh, kw, C] ->
         # [kh, kw, C, 1] is the same permutation.
         kernel = np.transpose(w, (1, 2, 3, 0))
-        if layer.startswith("BoxPredictor_"):
+        if is_box_predictor(layer):
             out[layer] = LayerWeights(kernel, bias=b)
         else:
             out[layer] = LayerWeights(kernel, batch_norm=folded_batch_norm(b))
@@ -251,3 +249,57 @@ def import_into_detector(detector, source: Dict[str, LayerWeights],
             params += sum(v.size for v in bn_values)
         imported.append(name)
     return {"layers": len(imported), "params": int(params)}
+
+
+def import_weights(cfg, source: str, output: str, classes: str = "config",
+                   label_map: Optional[str] = None) -> Dict:
+    """``ssd-isb import-weights``: a zoo ``.tflite`` or TF OD API checkpoint into the detector.
+
+    Args:
+        cfg: the config of the model to initialize.
+        source: zoo ``detect.tflite`` or a checkpoint prefix (``model.ckpt``).
+        output: ``.weights.h5`` (detector weights, for ``train --init``) or ``.keras`` (a
+            whole model with untrained branches).
+        classes: "config" keeps the config's classes; "all" the 90 COCO classes.
+        label_map: the zoo's ``labelmap.txt`` (needed for classes other than person).
+
+    Returns:
+        The report (layers, parameters, source, classes), also written beside the output
+        (``W.weights.h5.json``, or ``M.keras.import.json``); ``output`` is the file written.
+    """
+    import dataclasses
+
+    from .config import ConfigError
+    from .files import write_json
+
+    names = DEFAULT_LABEL_MAP
+    if label_map:
+        with open(label_map, encoding="utf-8") as fh:
+            names = [line.strip() for line in fh if line.strip()]
+    if classes == "all":
+        if len(names) != COCO_NUM_CLASSES + 1:
+            raise ConfigError("--classes all needs the zoo's 91-line --label-map (labelmap.txt)")
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model,
+                                                                 class_names=list(names[1:])))
+        class_ids = list(range(1, COCO_NUM_CLASSES + 1))
+    else:
+        class_ids = coco_class_ids(cfg.model.class_names, names)
+    from .model import SSDISB, build_detector, save_model
+
+    weights = read_source(source)
+    detector = build_detector(cfg)
+    report = import_into_detector(detector, weights, class_ids, os.path.basename(source))
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    if output.endswith(".keras"):
+        # A whole model (untrained branches): evaluate it with --box-masks, or fine-tune.
+        model = SSDISB(cfg, detector=detector)
+        out = save_model(model.inference_model, output, cfg, params=model.count_params())
+    else:
+        out = output if output.endswith(".weights.h5") else output + ".weights.h5"
+        detector.save_weights(out)
+    report = {"source": os.path.abspath(source), "config": cfg.name,
+              "class_names": list(cfg.model.class_names), "class_ids": class_ids, **report}
+    # Detector weights get the report as their sidecar; a .keras model's sidecar is its
+    # ModelMetadata (the config it describes itself with), so its report goes beside it.
+    write_json(out + (".import.json" if out.endswith(".keras") else ".json"), report)
+    return {**report, "output": out}

@@ -13,7 +13,7 @@ from typing import List
 
 import numpy as np
 
-from .data.targets import iou_matrix
+from .runtime.boxes import iou_matrix
 from .runtime.result import Segmentation
 
 

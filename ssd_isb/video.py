@@ -9,7 +9,6 @@ and the end of the file (or a truncated tail) ends the source.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import threading
@@ -20,12 +19,16 @@ from typing import Iterator, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from .runtime.image_io import ImageError, read_image
+from .errors import SSDISBError
+from .runtime.image_io import ImageError, list_images, read_image
 
 log = logging.getLogger("ssd_isb.video")
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MAX_BAD_FRAMES = 25  # consecutive unreadable frames that end a file
+
+
+class SourceError(SSDISBError, ValueError):
+    """A frame source cannot be opened, or an output video cannot be written; names it."""
 
 
 @dataclass
@@ -46,13 +49,13 @@ def video_writer(path: str, fps: float, size: Tuple[int, int]) -> cv2.VideoWrite
     """An OpenCV writer for ``path`` (.mp4: mp4v, else MJPG) at ``fps`` and (width, height).
 
     Raises:
-        ValueError: the file cannot be written (one line naming it).
+        SourceError: the file cannot be written (one line naming it).
     """
     fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.lower().endswith(".mp4") else "MJPG"))
     os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
     writer = cv2.VideoWriter(path, fourcc, fps if fps and fps < 120 else 15.0, size)
     if not writer.isOpened():
-        raise ValueError(f"{path}: cannot write a video here (use .mp4 or .avi)")
+        raise SourceError(f"{path}: cannot write a video here (use .mp4 or .avi)")
     return writer
 
 
@@ -94,16 +97,15 @@ class FrameSource:
         self._thread: Optional[threading.Thread] = None
         self._images = None
         if isinstance(self.source, str) and os.path.isdir(self.source):
-            self._images = sorted(p for p in glob.glob(os.path.join(self.source, "*"))
-                                  if p.lower().endswith(IMAGE_EXTENSIONS))
+            self._images = list_images(self.source)
             if not self._images:
-                raise ValueError(f"{self.source}: no images in this folder")
+                raise SourceError(f"{self.source}: no images in this folder")
         elif not self.live and not os.path.exists(str(self.source)):
-            raise ValueError(f"{self.source}: no such video file or folder")
+            raise SourceError(f"{self.source}: no such video file or folder")
         else:
             self._open()
             if self._cap is None:
-                raise ValueError(f"{self.source}: cannot open this video source")
+                raise SourceError(f"{self.source}: cannot open this video source")
 
     # -- opening -------------------------------------------------------------------------------
     def _open(self) -> bool:

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import DATA, need
-from ssd_isb.benchmark import STAGES, stats
+from ssd_isb.measure.benchmark import STAGES
+from ssd_isb.measure.host import stats
 
 
 def test_stats_known_values():

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import DATA, ROOT, SHARED, ZOO_TFLITE, need
-from ssd_isb.comparison import markdown_table, model_files, peer_entries
+from ssd_isb.measure.comparison import markdown_table, model_files, peer_entries
 
 PEERS = os.path.join(SHARED, "peers")
 PEER = os.path.join(PEERS, "yolov8n_seg", "yolov8n-seg_full_integer_quant.tflite")
@@ -93,8 +93,8 @@ def test_readme_block_is_replaced(tmp_path):
 
 def test_memory_of_a_fresh_runtime_process():
     need(PEER)
-    from ssd_isb.benchmark import default_images
-    from ssd_isb.memory import measure_memory
+    from ssd_isb.measure.benchmark import default_images
+    from ssd_isb.measure.memory import measure_memory
 
     images = default_images()[:2]
     if not images:

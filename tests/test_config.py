@@ -101,3 +101,27 @@ def test_shapes_accept_strings_and_roundtrip(tmp_path):
     assert cfg.isb.shapes == [(3, 2), (2, 1)]
     again = load_config(_write(tmp_path, cfg.to_dict(), "again.yaml"))
     assert again == cfg
+
+
+def test_model_files_describe_themselves(tmp_path):
+    """A model's sidecar carries its config: train --init and export take it from there, and
+    a config given beside it must agree on what the weights depend on."""
+    from ssd_isb.errors import UsageError
+    from ssd_isb.metadata import ModelMetadata, model_config, write_sidecar
+    from ssd_isb.training.loop import resolve_config
+
+    ems = load_config("embedded_multi_shape")
+    model = str(tmp_path / "m.keras")
+    write_sidecar(model, ModelMetadata.from_config(ems))
+    assert model_config(model) == ems
+    assert resolve_config(None, model, str(tmp_path / "run"), resuming=False) == ems
+    # Other data and training settings are the user's: the weights do not depend on them.
+    mine = _write(tmp_path, {**ems.to_dict(), "name": "mine", "train": {"steps": 7}}, "mine.yaml")
+    assert resolve_config(mine, model, str(tmp_path / "run"), resuming=False).train.steps == 7
+    with pytest.raises(ConfigError, match=r"does not describe .*m\.keras.*isb\.variant"):
+        model_config(model, load_config("embedded_single_branch"))
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(ems.to_dict()))
+    assert resolve_config(None, None, str(tmp_path / "run"), resuming=True) == ems
+    with pytest.raises(UsageError, match="--config is required"):
+        resolve_config(None, None, str(tmp_path / "elsewhere"), resuming=False)

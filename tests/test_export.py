@@ -13,7 +13,7 @@ tf = pytest.importorskip("tensorflow")
 from conftest import BLOCK_TF, DATA, ROOT, ZOO_TFLITE, need  # noqa: E402
 from ssd_isb.cli import main  # noqa: E402
 from ssd_isb.config import load_config  # noqa: E402
-
+from ssd_isb.metadata import read_sidecar  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -167,6 +167,17 @@ def test_export_argument_errors(weights, tmp_path, capsys):
     assert "no such weights file" in capsys.readouterr().err
 
 
+def test_keras_model_describes_itself(weights, tmp_path, capsys):
+    """No --config needed for a .keras model; a wrong one is refused naming the keys."""
+    assert main(["export", "--config", "embedded_single_branch", "--weights",
+                 weights["embedded_multi_shape"], "--format", "saved_model", "--output",
+                 str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "does not describe" in err and "isb.variant: 'single_branch' != 'multi_shape'" in err
+    assert main(["export", "--weights", weights["embedded_multi_shape"], "--format",
+                 "saved_model", "--output", str(tmp_path / "sm")]) == 0
+    assert os.path.exists(tmp_path / "sm" / "saved_model.pb")
+    assert read_sidecar(str(tmp_path / "sm")).config["name"] == "embedded_multi_shape"
 
 
 @pytest.mark.slow
@@ -276,10 +287,11 @@ def _shipped(name):
 def test_int8_crops_the_encompassing_window_of_its_own_boxes(variant):
     """A full-integer export stores float tensors in int8; whole-number window arithmetic must
     survive it (cell 1 once came back as 0.98 and was truncated to 0, shifting the crop)."""
-    from ssd_isb.encompassing import encompassing_windows, windows_to_boxes
-    from ssd_isb.runtime import load_backend, model_input
-
     import cv2
+
+    from ssd_isb.encompassing import encompassing_windows
+    from ssd_isb.runtime import load_backend, model_input
+    from ssd_isb.runtime.boxes import cells_to_normalized as windows_to_boxes
 
     backend = load_backend(_shipped(f"ssd_isb_{variant}_int8.tflite"))
     folder = need(os.path.join(DATA, "coco_person_val2017", "images"))

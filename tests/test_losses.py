@@ -6,8 +6,8 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from ssd_isb.branches import BranchSpec  # noqa: E402
-from ssd_isb.model.losses import (detection_losses, mask_loss, mask_targets,  # noqa: E402
-                                  smooth_l1)
+from ssd_isb.model.losses import detection_losses, mask_loss, mask_targets, smooth_l1  # noqa: E402
+from ssd_isb.model.mask_head import BranchOutput  # noqa: E402
 
 
 def test_smooth_l1_values():
@@ -48,12 +48,13 @@ def test_mask_loss_prefers_the_right_mask():
     target[0, :, :4] = 1.0
     good = tf.constant(np.where(target > 0, 8.0, -8.0).astype(np.float32))
     bad = -good
-    branch = lambda logits: [logits, tf.constant([0]), tf.constant([True]),  # noqa: E731
-                             tf.constant([0]), tf.constant([[2, 1, 2, 2]])]
+    branch = lambda logits: BranchOutput(logits, tf.constant([0]),  # noqa: E731
+                                         tf.constant([True]), tf.constant([0]),
+                                         tf.constant([[2, 1, 2, 2]]))
     lo = float(mask_loss([branch(good)], tf.constant(masks), [spec], 8)["mask"])
     hi = float(mask_loss([branch(bad)], tf.constant(masks), [spec], 8)["mask"])
     assert lo < 0.01 < 7.9 < hi
-    empty = [[good, tf.constant([0]), tf.constant([False]), tf.constant([1]),
-              tf.constant([[2, 1, 2, 2]])]]
+    empty = [BranchOutput(good, tf.constant([0]), tf.constant([False]), tf.constant([1]),
+                          tf.constant([[2, 1, 2, 2]]))]
     out = mask_loss(empty, tf.constant(masks), [spec], 8)
     assert float(out["mask"]) == 0.0 and float(out["mask_slots"]) == 0.0

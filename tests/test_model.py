@@ -11,10 +11,9 @@ tf = pytest.importorskip("tensorflow")
 
 from conftest import CONFIGS  # noqa: E402
 from ssd_isb.anchors import center_to_corners, generate_anchors  # noqa: E402
-from ssd_isb.branches import branch_specs  # noqa: E402
+from ssd_isb.branches import branch_specs, native_mask_size  # noqa: E402
 from ssd_isb.config import AnchorConfig, from_dict, load_config  # noqa: E402
 from ssd_isb.model import build_model, load_model, save_model  # noqa: E402
-from ssd_isb.branches import native_mask_size  # noqa: E402
 from ssd_isb.model.postprocess import DetectionPostprocess  # noqa: E402
 
 SS_640 = [[7, 2], [6, 3], [6, 2], [5, 3], [5, 2], [4, 3], [4, 2], [3, 3], [3, 2], [3, 1], [2, 2],
@@ -100,9 +99,8 @@ def test_nms_matches_numpy_reference():
     logits = np.full((1, len(anchors), 2), -8.0, np.float32)
     hot = rng.choice(len(anchors), 120, replace=False)
     logits[0, hot, 1] = rng.normal(0, 2, 120)
-    post = DetectionPostprocess((size, size), AnchorConfig().__dict__,
-                                {"max_detections": 20, "pre_nms_top_k": 200,
-                                 "iou_threshold": 0.5, "score_threshold": 0.05},
+    post = DetectionPostprocess((size, size), max_detections=20, pre_nms_top_k=200,
+                                iou_threshold=0.5, score_threshold=0.05,
                                 score_converter="sigmoid")
     boxes, scores, classes, count = post(np.zeros((1, len(anchors), 4), np.float32), logits)
     corners = np.clip(center_to_corners(anchors), 0, 1)
@@ -137,8 +135,7 @@ def test_softmax_and_sigmoid_scores():
     n_anchors = len(generate_anchors(AnchorConfig(), (size, size)))
     logits = np.zeros((1, n_anchors, 2), np.float32)
     logits[0, 5] = [1.0, 3.0]
-    common = dict(input_size=(size, size), anchors=AnchorConfig().__dict__,
-                  postprocess={"max_detections": 1, "pre_nms_top_k": 10})
+    common = dict(input_size=(size, size), max_detections=1, pre_nms_top_k=10)
     _, s_soft, _, _ = DetectionPostprocess(score_converter="softmax", **common)(
         np.zeros((1, n_anchors, 4), np.float32), logits)
     _, s_sig, _, _ = DetectionPostprocess(score_converter="sigmoid", **common)(

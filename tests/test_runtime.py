@@ -1,6 +1,5 @@
 """The TF-free runtime: import hygiene, image handling, mask pasting, the Keras backend."""
 
-import os
 import subprocess
 import sys
 
@@ -17,9 +16,10 @@ from ssd_isb.runtime import (BackendError, ImageError, Segmenter, infer_backend,
 def test_import_runtime_does_not_import_tensorflow():
     code = ("import sys, ssd_isb, ssd_isb.runtime, ssd_isb.config, ssd_isb.anchors, "
             "ssd_isb.branches, ssd_isb.encompassing, ssd_isb.shapes, ssd_isb.metadata, "
-            "ssd_isb.cli, ssd_isb.demo, ssd_isb.benchmark, ssd_isb.video, ssd_isb.tensorrt, "
-            "ssd_isb.export, ssd_isb.export.onnx_export, ssd_isb.zoo, ssd_isb.predict, "
-            "ssd_isb.comparison, ssd_isb.peers, ssd_isb.memory\n"
+            "ssd_isb.cli, ssd_isb.demo, ssd_isb.measure.benchmark, ssd_isb.video, "
+            "ssd_isb.tensorrt, ssd_isb.export, ssd_isb.export.onnx_export, ssd_isb.zoo, "
+            "ssd_isb.predict, ssd_isb.measure.comparison, ssd_isb.peers, "
+            "ssd_isb.measure.memory, ssd_isb.runtime.tflite, ssd_isb.runtime.protocol\n"
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
             "assert not bad, bad\n")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
@@ -135,3 +135,24 @@ def test_segmenter_rgb_and_grayscale_inputs(keras_model, person_images):
     assert gray.masks.shape[1:] == bgr.shape[:2]
     with pytest.raises(ValueError, match="color must be"):
         seg(bgr, color="hsv")
+
+
+def test_paste_masks_into_one_array_equals_one_by_one():
+    from ssd_isb.runtime.paste import paste_masks
+
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 2, (4, 8, 8)).astype(np.float32)
+    windows = np.array([[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0], [0, 0, 0, 0],
+                        [0.5, 0.7, 1.0, 1.0]], np.float32)
+    out = paste_masks(logits, windows, (48, 64), threshold=-0.5)
+    assert out.shape == (4, 48, 64) and out.dtype == bool
+    for i in range(4):
+        np.testing.assert_array_equal(out[i], paste_mask(logits[i], windows[i], (48, 64), -0.5))
+    assert not out[2].any()
+
+
+def test_none_image_is_a_clear_error(keras_model):
+    """cv2.imread gives None for a file it cannot read; say so instead of failing deep inside."""
+    seg = Segmenter(keras_model[0])
+    with pytest.raises(ImageError, match="image is None .*cv2.imread"):
+        seg(None)

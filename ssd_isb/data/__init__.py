@@ -33,6 +33,7 @@ def isb_shape_subset(records: Sequence[ImageRecord], shapes, grid,
     """Thesis 5.1.2: keep images with a person whose encompassing window has a branch shape;
     with ``annotations_only`` also drop the other annotations of those images."""
     from ..encompassing import encompassing_windows
+    from ..runtime.boxes import pixels_to_normalized
 
     shapes = {tuple(s) for s in shapes}
     kept = []
@@ -40,9 +41,9 @@ def isb_shape_subset(records: Sequence[ImageRecord], shapes, grid,
         persons = rec.persons
         if not persons:
             continue
-        boxes = np.stack([p.box for p in persons]) / np.array(
-            [rec.width, rec.height, rec.width, rec.height], np.float32)
-        win = encompassing_windows(boxes[:, [1, 0, 3, 2]], grid)
+        boxes = pixels_to_normalized(np.stack([p.box for p in persons]),
+                                     (rec.height, rec.width))
+        win = encompassing_windows(boxes, grid)
         match = [(int(h), int(w)) in shapes for h, w in win[:, 2:4]]
         if not any(match):
             continue

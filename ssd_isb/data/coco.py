@@ -17,8 +17,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..errors import SSDISBError
+from ..runtime.boxes import pixels_to_normalized, xywh_to_xyxy
 
-class DatasetError(ValueError):
+
+class DatasetError(SSDISBError, ValueError):
     """An annotation file or image folder is unusable; the message names it."""
 
 
@@ -175,7 +178,7 @@ def load_coco(annotations: str, images: str, name: str = "", split: str = "all",
             if w < 1 or h < 1 or not seg or float(ann.get("area", 1)) <= 0:
                 report.skipped_degenerate += 1
                 continue
-            box = np.array([x, y, min(x + w, width), min(y + h, height)], np.float32)
+            box = np.minimum(xywh_to_xyxy([x, y, w, h]), [width, height, width, height])
             insts.append(Instance(box, seg, crowd, annotation_id=int(ann.get("id", -1))))
             if crowd:
                 report.crowd += 1
@@ -194,9 +197,8 @@ def window_shape_counts_of(records: List[ImageRecord], grid) -> Counter:
     """Encompassing-window shapes of the person boxes of records on a grid (Table 5.1)."""
     from ..shapes import window_shape_counts
 
-    boxes = [inst.box / np.array([r.width, r.height, r.width, r.height], np.float32)
+    boxes = [pixels_to_normalized(inst.box, (r.height, r.width))
              for r in records for inst in r.persons]
     if not boxes:
         return Counter()
-    xyxy = np.stack(boxes)
-    return window_shape_counts(xyxy[:, [1, 0, 3, 2]], grid)
+    return window_shape_counts(np.stack(boxes), grid)

@@ -11,8 +11,9 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from ..anchors import center_to_corners, generate_anchors
+from ..anchors import generate_anchors
 from ..config import Config
+from ..runtime.boxes import center_to_corners, pixels_to_normalized
 from ..runtime.image_io import read_image
 from .augment import InstancePool, Sample, augment, masks_to_boxes, resize
 from .coco import ImageRecord
@@ -74,9 +75,8 @@ class ExampleMaker:
             extra = boxes[order[d.max_boxes:]]
             sample = Sample(sample.image, sample.masks, np.concatenate([sample.ignore, extra]))
             masks, boxes = masks[order[:d.max_boxes]], boxes[order[:d.max_boxes]]
-        scale = np.array([w, h, w, h], np.float32)
-        norm = (boxes / scale)[:, [1, 0, 3, 2]]  # -> (ymin, xmin, ymax, xmax)
-        ignore = (sample.ignore / scale)[:, [1, 0, 3, 2]] if len(sample.ignore) else None
+        norm = pixels_to_normalized(boxes, (h, w))
+        ignore = pixels_to_normalized(sample.ignore, (h, w)) if len(sample.ignore) else None
         cls_t, box_t = encode_targets(norm, np.ones(len(norm), np.int32), self.anchors,
                                       self.anchor_corners, ignore,
                                       self.cfg.model.box_scale_factors)

@@ -12,20 +12,11 @@ from typing import Sequence, Tuple
 import numpy as np
 
 from ..box_coder import DEFAULT_SCALE_FACTORS, encode
+from ..runtime.boxes import iou_matrix
 
 IGNORE = -1
 MATCH_THRESHOLD = 0.5
 IGNORE_IOA = 0.5
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of corner boxes a [N, 4] and b [M, 4] (any consistent corner order) -> [N, M]."""
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=-1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=-1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
 
 
 def ioa(anchors: np.ndarray, regions: np.ndarray) -> np.ndarray:

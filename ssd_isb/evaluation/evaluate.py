@@ -14,19 +14,20 @@ import io
 import logging
 import os
 import time
-from typing import Callable, Dict, List, Optional
-
-import numpy as np
+from typing import Dict, List, Optional
 
 from ..data.coco import DatasetError, is_holdout, person_category_id, read_coco_json
+from ..errors import SSDISBError
+from ..files import write_json
 from ..runtime import ImageError, Segmenter
 from ..runtime.coco_results import to_coco_results, with_box_masks
+from ..runtime.protocol import SegmenterBase
 from .metrics import coco_metrics
 
 log = logging.getLogger("ssd_isb.evaluate")
 
 
-class EvaluationError(ValueError):
+class EvaluationError(SSDISBError, ValueError):
     """Evaluation cannot run; the message names the file and the problem."""
 
 
@@ -47,45 +48,52 @@ def load_ground_truth(annotations: str):
     return gt
 
 
-def evaluate(model: str, annotations: str, images: str, backend: Optional[str] = None,
+def evaluate(model: Optional[str], annotations: str, images: str, backend: Optional[str] = None,
              box_masks: bool = False, threads: Optional[int] = None,
-             max_images: Optional[int] = None, keep_results: bool = False,
-             split: str = "all", holdout_every: int = 5) -> Dict:
+             max_images: Optional[int] = None, split: str = "all", holdout_every: int = 5,
+             plots: Optional[str] = None, num_overlays: int = 4,
+             output: Optional[str] = None) -> Dict:
     """Evaluate a model file on a COCO dataset.
 
     Args:
-        model: model file (``.keras``, ``.tflite``, ``.onnx``, ``.engine``).
+        model: model file (``.keras``, ``.tflite``, ``.onnx``, ``.engine``); None: the shipped
+            default.
         annotations: COCO json with the ground truth.
         images: folder with the images.
         backend: backend name (inferred from the file when None).
         box_masks: score filled boxes as masks.
         threads: CPU threads of the backend.
         max_images: evaluate only the first N images (sorted by id).
-        keep_results: include the raw COCO results (``results``) and per-image data.
         split: "all", or "val"/"train" for one side of the deterministic hold-out
             (:func:`ssd_isb.data.coco.is_holdout`), e.g. the dev-validation split.
         holdout_every: the hold-out modulus.
+        plots: folder for the PR curve and the worst/best overlays (listed in ``plots``).
+        num_overlays: overlays of each kind.
+        output: write the report here as JSON too.
 
     Returns:
         The report: ``segm``, ``bbox``, ``images``, ``backend``, ``model``, ``box_masks``,
         ``missing_images``, ``unreadable_images``, ``seconds``, ``ms_per_image``.
     """
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=0.0)
-    return evaluate_segmenter(seg, annotations, images, seg.backend.name, model,
-                              seg.meta.class_names, box_masks, max_images, keep_results, split,
-                              holdout_every)
+    report = evaluate_segmenter(seg, annotations, images, seg.path, box_masks, max_images,
+                                split, holdout_every, plots, num_overlays)
+    if output:
+        write_json(output, report)
+    return report
 
 
-def evaluate_segmenter(seg: Callable, annotations: str, images: str, backend_name: str,
-                       model: str, class_names: List[str], box_masks: bool = False,
-                       max_images: Optional[int] = None, keep_results: bool = False,
-                       split: str = "all", holdout_every: int = 5) -> Dict:
-    """Evaluate anything that maps an image path to a :class:`Segmentation`.
+def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model: str,
+                       box_masks: bool = False, max_images: Optional[int] = None,
+                       split: str = "all", holdout_every: int = 5,
+                       plots: Optional[str] = None, num_overlays: int = 4) -> Dict:
+    """Evaluate any segmenter (an SSD-ISB model or a peer) on a COCO dataset.
 
     The same loop scores SSD-ISB models and the peers of ``benchmarks/compare.py``, so every
     model's figures come from identical matching and the same images. Arguments as
     :func:`evaluate`; ``seg`` must keep every detection it is to be scored on (a low threshold).
     """
+    class_names, backend_name = seg.class_names, seg.name
     gt = load_ground_truth(annotations)
     person = person_category_id(gt.dataset, annotations)
     if "person" not in class_names:
@@ -124,7 +132,7 @@ def evaluate_segmenter(seg: Callable, annotations: str, images: str, backend_nam
         entries = to_coco_results(result, image_id, category_ids={"person": person})
         results += entries
         evaluated.append(image_id)
-        if keep_results:
+        if plots:
             per_image[image_id] = {"path": path, "result": result}
     seconds = time.perf_counter() - started
     if not evaluated:
@@ -138,8 +146,9 @@ def evaluate_segmenter(seg: Callable, annotations: str, images: str, backend_nam
         "ms_per_image": round(1000 * seconds / len(evaluated), 2),
         "annotations": os.path.abspath(annotations), "split": split,
     }
-    if keep_results:
-        report["_results"] = results
-        report["_per_image"] = per_image
-        report["_gt"] = gt
+    if plots:
+        from .plots import write_plots
+
+        report["plots"] = write_plots(gt, results, per_image, person, plots,
+                                      os.path.basename(model), num_overlays)
     return report

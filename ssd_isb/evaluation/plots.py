@@ -122,3 +122,12 @@ def overlays(gt, per_image: Dict, results: List[Dict], category_id: int, folder:
             cv2.imwrite(path, out)
             written.append(path)
     return written
+
+
+def write_plots(gt, results: List[Dict], per_image: Dict, category_id: int, folder: str,
+                title: str = "", count: int = 4) -> List[str]:
+    """The PR curve and the worst/best overlays into ``folder``; returns the files written."""
+    os.makedirs(folder, exist_ok=True)
+    written = [pr_curve(gt, results, sorted(per_image), category_id,
+                        os.path.join(folder, "pr_curve.png"), title)]
+    return written + overlays(gt, per_image, results, category_id, folder, count)

@@ -48,3 +48,16 @@ def load_reports(paths: Sequence[str]) -> List[Dict]:
         with open(p, encoding="utf-8") as fh:
             reports.append(json.load(fh))
     return reports
+
+
+def report_lines(report: Dict, output: str) -> List[str]:
+    """What ``ssd-isb evaluate`` prints: both tables, what was skipped, the speed."""
+    lines = []
+    for iou_type in ("segm", "bbox"):
+        lines += [f"{iou_type}:"] + markdown_table([report], iou_type)
+    if report["missing_images"] or report["unreadable_images"]:
+        lines.append(f"skipped {len(report['missing_images'])} missing and "
+                     f"{len(report['unreadable_images'])} unreadable images")
+    lines.append(f"{report['images']} images, {report['ms_per_image']} ms per image -> "
+                 f"{output}")
+    return lines

@@ -6,7 +6,7 @@ from typing import Callable, Dict, Iterable
 
 import numpy as np
 
-from ..data.targets import iou_matrix
+from ..runtime.boxes import iou_matrix
 from ..runtime.segmenter import decode_outputs
 
 # An export "agrees" when this fraction of the reference's confident detections is found

@@ -3,25 +3,13 @@ folder (TF-free)."""
 
 from __future__ import annotations
 
-import glob
-import os
 from typing import Iterator, List, Optional
 
 import numpy as np
 
 from ..config import Config
-from ..runtime.image_io import ImageError, model_input, read_image
-
-IMAGE_PATTERNS = ("*.jpg", "*.jpeg", "*.png", "*.bmp")
-
-
-def folder_images(folder: str) -> List[str]:
-    """Image files of a folder, sorted."""
-    paths = []
-    for pattern in IMAGE_PATTERNS:
-        paths += glob.glob(os.path.join(folder, pattern))
-        paths += glob.glob(os.path.join(folder, pattern.upper()))
-    return sorted(set(paths))
+from ..runtime.image_io import ImageError, list_images, model_input, read_image
+from .formats import ExportError
 
 
 def calibration_paths(cfg: Config, source: Optional[str], count: int, seed: int = 0,
@@ -31,15 +19,15 @@ def calibration_paths(cfg: Config, source: Optional[str], count: int, seed: int 
     The pipeline's records are shuffled with a fixed seed so the sample spans every dataset.
     """
     if source:
-        paths = folder_images(source)
+        paths = list_images(source)
         if not paths:
-            raise ValueError(f"{source}: no images for calibration")
+            raise ExportError(f"{source}: no images for calibration")
     else:
         from ..data import load_datasets
 
         records, _ = load_datasets(cfg, side)
         if not records:
-            raise ValueError(f"no {side} images in the config for calibration; pass "
+            raise ExportError(f"no {side} images in the config for calibration; pass "
                              f"--calibration FOLDER")
         paths = [r.path for r in records]
     order = np.random.default_rng(seed).permutation(len(paths))

@@ -38,12 +38,6 @@ def load_for_export(cfg: Config, weights: str):
         if tuple(model.input_shape[1:3]) != expected:
             raise ExportError(f"{weights}: input {model.input_shape[1:3]} does not match the "
                               f"config's {expected}")
-        # The sidecar is written from the config: it must describe this very model.
-        head = model.get_layer("mask_head").isb
-        if head != cfg.isb:
-            raise ExportError(f"{weights}: its branches ({head.variant}, shapes "
-                              f"{[list(s) for s in head.shapes]}) are not config {cfg.name}'s "
-                              f"({cfg.isb.variant}, {[list(s) for s in cfg.isb.shapes]})")
         return model
     if weights.endswith(".weights.h5"):
         net = SSDISB(cfg)
@@ -59,10 +53,33 @@ def load_for_export(cfg: Config, weights: str):
     raise ExportError(f"{weights}: expected a .keras model or .weights.h5 file")
 
 
-def export_model(cfg: Config, weights: str, fmt: ExportFormat, quantization: Quantization,
-                 output: str, calibration: Optional[str] = None, calibration_images: int = 200,
-                 integer_io: bool = False, check_images: int = 16, check: bool = True) -> Dict:
-    """Export and check one model; returns a report (paths, sizes, I/O, agreement)."""
+def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
+                 quantization: Quantization, output: str, calibration: Optional[str] = None,
+                 calibration_images: int = 200, integer_io: bool = False,
+                 check_images: int = 16, check: bool = True) -> Dict:
+    """Export and check one model; returns a report (paths, sizes, I/O, agreement).
+
+    Args:
+        cfg: the model's config; None takes it from a ``.keras`` model's sidecar (a config
+            given with a ``.keras`` model must agree with it: :func:`~ssd_isb.metadata.
+            model_config`). Detector weights (``.weights.h5``) need it.
+        weights: a ``.keras`` model or ``.weights.h5`` detector weights.
+        fmt, quantization: what to write (:class:`ExportFormat`, :class:`Quantization`).
+        output: the file (or SavedModel folder) to write; its sidecar goes beside it.
+        calibration: image folder for int8 calibration and the check (default: the config's
+            training data).
+        calibration_images: images for int8 calibration.
+        integer_io: int8 with a uint8 image input.
+        check_images: real images the export is compared with Keras on (0: no check).
+        check: run the comparison at all.
+    """
+    from ..metadata import model_config
+
+    if weights.endswith(".keras") and os.path.exists(weights):
+        cfg = model_config(weights, cfg)  # the model describes itself; --config must agree
+    elif cfg is None:
+        raise ExportError(f"{weights}: detector weights need --config (a .keras model carries "
+                          f"its own)")
     import tensorflow as tf
 
     from .saved_model import to_saved_model
@@ -126,7 +143,7 @@ def export_model(cfg: Config, weights: str, fmt: ExportFormat, quantization: Qua
         from ..runtime.backends import load_backend
 
         backend = load_backend(output, meta=meta)
-        report["io"] = _io_shapes(backend)
+        report["io"] = backend.io_lines()
         for line in report["io"]:
             log.info("%s", line)
         if check and check_images:
@@ -154,17 +171,15 @@ def _size(path: str) -> int:
     return os.path.getsize(path)
 
 
-def _io_shapes(backend) -> list:
-    """Input and output names, shapes and dtypes, one line each (logged, and in the report)."""
-    lines = []
-    if backend.name == "tflite":
-        d = backend.input_detail
-        lines.append(f"input  {backend.input_name}: {list(d['shape'])} {d['dtype'].__name__}")
-        for name, d in sorted(backend.output_details.items()):
-            lines.append(f"output {name}: {list(d['shape'])} {d['dtype'].__name__}")
-    elif backend.name == "onnx":
-        for i in backend.session.get_inputs():
-            lines.append(f"input  {i.name}: {i.shape} {i.type}")
-        for o in backend.session.get_outputs():
-            lines.append(f"output {o.name}: {o.shape} {o.type}")
+def report_lines(report: Dict) -> list:
+    """What ``ssd-isb export`` prints: the file written, stage seconds and the agreement."""
+    lines = [f"wrote {report['output']} ({report['bytes'] / 1e6:.2f} MB, {report['format']}, "
+             f"{report['quantization']}) and {report['sidecar']}",
+             "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report["seconds"].items())]
+    a = report.get("agreement")
+    if a:
+        lines.append(f"agreement with Keras on {a['images']} real images: "
+                     f"{100 * a['matched']:.1f}% of {a['reference_detections']} detections "
+                     f"matched, box IoU {a['box_iou']:.3f}, mask IoU {a['mask_iou']:.3f}, "
+                     f"score diff {a['score_diff']:.3f}")
     return lines

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from ..errors import SSDISBError
+
 
 class ExportFormat(str, enum.Enum):
     """What ``ssd-isb export --format`` writes."""
@@ -25,5 +27,5 @@ class Quantization(str, enum.Enum):
     INT8 = "int8"
 
 
-class ExportError(RuntimeError):
+class ExportError(SSDISBError, RuntimeError):
     """An export failed; the message names the op, file or tolerance at fault."""

@@ -62,7 +62,6 @@ def to_tflite(saved_model: str, quantization: Quantization = Quantization.NONE,
 
 def op_names(model_content: bytes) -> set:
     """Every op in a TFLite flatbuffer (builtin names; custom ops appear as CUSTOM)."""
-    from ..runtime.backends.tflite_backend import interpreter_class
+    from ..runtime import tflite
 
-    interpreter = interpreter_class()(model_content=model_content)
-    return {op["op_name"] for op in interpreter._get_ops_details()}
+    return tflite.op_names(tflite.open_interpreter(content=model_content, allocate=False))

@@ -13,6 +13,7 @@ Images enter as float RGB in [0, 255]; the ``x / 128 - 1`` normalization is the 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 import keras
@@ -22,13 +23,12 @@ from keras import layers
 from ..anchors import anchors_per_layer
 from ..branches import native_mask_size
 from ..config import Config
+from ..layer_names import STRIDE8, STRIDE16, STRIDE32
 from .graph_ops import ops
 from .mask_head import InstanceMasks, MaskHead
 from .mobilenet import mobilenet_v1
 from .postprocess import DetectionPostprocess
 from .ssd_heads import box_predictors, extra_feature_maps
-
-STRIDE8, STRIDE16, STRIDE32 = "Conv2d_5_pointwise", "Conv2d_11_pointwise", "Conv2d_13_pointwise"
 
 
 @keras.saving.register_keras_serializable(package="ssd_isb")
@@ -77,10 +77,32 @@ def build_detector(cfg: Config, batch_size: Optional[int] = None,
     return keras.Model(image, outputs, name="detector")
 
 
-def build_mask_head(cfg: Config, boxes_per_branch: Optional[int] = None) -> MaskHead:
+# The layer factories: the only code that reads a Config into layer arguments.
+
+
+def build_mask_head(cfg: Config) -> MaskHead:
     """The ISBs of the configured variant."""
-    return MaskHead(cfg.to_dict()["isb"], cfg.model.grid, cfg.model.num_classes,
-                    boxes_per_branch=boxes_per_branch, name="mask_head")
+    isb = cfg.isb
+    return MaskHead(isb.variant, isb.shapes, isb.rest_shape, isb.pool, isb.fcn, isb.depth,
+                    isb.upsample_depth, grid=cfg.model.grid,
+                    num_classes=cfg.model.num_classes, boxes_per_branch=isb.boxes_per_branch,
+                    name="mask_head")
+
+
+def build_postprocess(cfg: Config, input_size: Optional[tuple] = None) -> DetectionPostprocess:
+    """Decode, top-k and NMS of the configured detector (at ``input_size``, default the
+    config's)."""
+    m, pp = cfg.model, cfg.postprocess
+    return DetectionPostprocess(
+        tuple(input_size or m.input_size), max_detections=pp.max_detections,
+        pre_nms_top_k=pp.pre_nms_top_k, iou_threshold=pp.iou_threshold,
+        score_threshold=pp.score_threshold, score_converter=m.score_converter,
+        scale_factors=m.box_scale_factors, **dataclasses.asdict(m.anchors), name="postprocess")
+
+
+def build_instance_masks(cfg: Config) -> InstanceMasks:
+    """Un-padding of the branch outputs into per-detection masks of the native size."""
+    return InstanceMasks(cfg.model.grid, native_mask_size(cfg.isb), name="instance_masks")
 
 
 class SSDISB:
@@ -129,10 +151,8 @@ def build_detection_model(cfg: Config, detector: Optional[keras.Model] = None,
     detector = detector or build_detector(cfg, input_size=size)
     image = keras.Input((size[0], size[1], 3), batch_size=1, name="image")
     d = detector(image)
-    post = DetectionPostprocess(size, cfg.to_dict()["model"]["anchors"],
-                                cfg.to_dict()["postprocess"], m.score_converter,
-                                m.box_scale_factors, name="postprocess")
-    boxes, scores, classes, count = post(d["box_encodings"], d["class_logits"])
+    boxes, scores, classes, count = build_postprocess(cfg, size)(d["box_encodings"],
+                                                                 d["class_logits"])
     return keras.Model(image, {"boxes": boxes, "scores": scores, "classes": classes,
                                "count": count}, name=f"ssd_{cfg.name}")
 
@@ -152,16 +172,13 @@ def build_inference_model(cfg: Config, detector: Optional[keras.Model] = None,
     mask_head = mask_head or build_mask_head(cfg)
     image = keras.Input((m.input_size[0], m.input_size[1], 3), batch_size=1, name="image")
     d = detector(image)
-    post = DetectionPostprocess(m.input_size, cfg.to_dict()["model"]["anchors"],
-                                cfg.to_dict()["postprocess"], m.score_converter,
-                                m.box_scale_factors, name="postprocess")
-    boxes, scores, classes, count = post(d["box_encodings"], d["class_logits"])
+    boxes, scores, classes, count = build_postprocess(cfg)(d["box_encodings"],
+                                                           d["class_logits"])
     win = BoxWindows(m.grid, name="windows")(boxes, classes)
     branches = mask_head({"features": [d["stride32"], d["stride16"], d["stride8"]], **win})
-    masks, mask_windows = InstanceMasks(cfg.to_dict()["isb"], m.grid,
-                                        native_mask_size(cfg.isb), name="instance_masks")(
-        {"branches": branches, "windows": win["windows"], "valid": win["valid"],
-         "classes": classes})
+    masks, mask_windows = build_instance_masks(cfg)(
+        {"logits": [b.logits for b in branches], "ranks": [b.rank for b in branches],
+         "windows": win["windows"], "valid": win["valid"], "classes": classes})
     outputs = {"boxes": boxes, "scores": scores, "classes": classes, "count": count,
                "masks": masks, "mask_windows": mask_windows}
     return keras.Model(image, outputs, name=f"ssd_isb_{cfg.name}")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from ..config import fcn_skip_steps
+
 
 @keras.saving.register_keras_serializable(package="ssd_isb")
 class ISBBranch(keras.layers.Layer):
@@ -37,7 +39,7 @@ class ISBBranch(keras.layers.Layer):
         self.depth = depth
         self.upsample_depth = upsample_depth
         self.num_classes = num_classes
-        self.steps = {32: 0, 16: 1, 8: 2}[fcn]
+        self.steps = fcn_skip_steps(fcn)
         self.separable = layers.SeparableConv2D(depth, 3, padding="same", activation="relu6",
                                                 name="separable_3x3")
         self.upsample = [layers.Conv2DTranspose(upsample_depth, 4, strides=2, padding="same",

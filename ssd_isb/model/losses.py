@@ -16,7 +16,9 @@ from typing import Dict, List, Sequence
 import tensorflow as tf
 
 from ..branches import BranchSpec
+from ..config import fcn_skip_steps
 from .crops import crop_windows
+from .mask_head import BranchOutput
 
 MIN_NEGATIVES = 3
 
@@ -82,25 +84,25 @@ def mask_targets(gt_masks, slot_windows, slot_index, spec: BranchSpec, fcn: int)
         [cap, h', w', 1] targets in [0, 1].
     """
     masks = gt_masks[..., None]
-    if fcn > 8:  # average down to the branch output stride
-        f = fcn // 8
+    level = 2 ** fcn_skip_steps(fcn)  # branch output cells per stride-32 cell
+    if level < 4:  # the targets are at stride 8: average down to the branch output stride
+        f = 4 // level
         masks = tf.nn.avg_pool2d(masks, f, f, "VALID")
-    level = 32 // fcn
     # Each box's mask is its own "image": batch index = the flat box index.
     return crop_windows(masks, slot_windows, slot_index, spec.shape, level,
                         resize=spec.resizes)
 
 
-def mask_loss(branches: List, gt_masks, specs: Sequence[BranchSpec], fcn: int
+def mask_loss(branches: List[BranchOutput], gt_masks, specs: Sequence[BranchSpec], fcn: int
               ) -> Dict[str, tf.Tensor]:
     """Mean per-slot sigmoid cross-entropy over every filled slot of every branch."""
     total = tf.constant(0.0)
     count = tf.constant(0.0)
-    for spec, (logits, slot_index, slot_valid, _, slot_windows) in zip(specs, branches):
-        target = mask_targets(gt_masks, slot_windows, slot_index, spec, fcn)
-        bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits[..., :1])
+    for spec, out in zip(specs, branches):
+        target = mask_targets(gt_masks, out.slot_windows, out.slot_index, spec, fcn)
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=out.logits[..., :1])
         per_slot = tf.reduce_mean(bce, axis=[1, 2, 3])
-        valid = tf.cast(slot_valid, tf.float32)
+        valid = tf.cast(out.slot_valid, tf.float32)
         total += tf.reduce_sum(per_slot * valid)
         count += tf.reduce_sum(valid)
     return {"mask": total / tf.maximum(count, 1.0), "mask_slots": count}

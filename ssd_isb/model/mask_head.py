@@ -11,23 +11,48 @@ and runs the branch. :class:`InstanceMasks` puts the per-branch outputs back in 
 
 from __future__ import annotations
 
-from typing import List
+from typing import Any, List, NamedTuple, Optional, Sequence
 
 import keras
 import tensorflow as tf
 
-from ..branches import assign_branches, branch_slots, branch_specs
-from ..config import ISBConfig, _build
-from ..encompassing import windows_to_boxes
+from ..branches import assign_branches, branch_slots, variant_specs
+from ..config import fcn_skip_steps
+from ..runtime.boxes import cells_to_normalized
 from .crops import crop_windows
 from .graph_ops import ops
 from .isb import ISBBranch
 
 LEVELS = (1, 2, 4)  # stride-32, -16, -8 maps relative to the stride-32 grid
+# The ``isb`` config keys a MaskHead takes as its own arguments.
+HEAD_KEYS = ("variant", "shapes", "rest_shape", "pool", "fcn", "depth", "upsample_depth")
 
 
-def _isb_config(config: dict) -> ISBConfig:
-    return _build(ISBConfig, config, "isb")
+class BranchOutput(NamedTuple):
+    """What one branch gives for a set of windows (tensors).
+
+    Attributes:
+        logits: [cap, h', w', classes] mask logits of the branch's slots.
+        slot_index: int32 [cap] index of each slot's window among the N windows.
+        slot_valid: bool [cap], False for padding slots.
+        rank: int32 [N] slot of each window in this branch (>= cap if it has none).
+        slot_windows: int32 [cap, 4] the windows cropped (in-grid even for padding).
+    """
+
+    logits: Any
+    slot_index: Any
+    slot_valid: Any
+    rank: Any
+    slot_windows: Any
+
+
+def _legacy_isb(config: dict) -> dict:
+    """Configs saved before the layers took scalars held an ``isb`` dict: flatten it."""
+    isb = config.pop("isb", None)
+    if isb is not None:
+        config.update({k: isb[k] for k in HEAD_KEYS if k in isb})
+        config.setdefault("boxes_per_branch", isb.get("boxes_per_branch"))
+    return config
 
 
 @keras.saving.register_keras_serializable(package="ssd_isb")
@@ -35,25 +60,38 @@ class MaskHead(keras.layers.Layer):
     """Per-branch mask logits for a set of windows.
 
     Args:
-        isb: the ``isb`` config section as a dict.
+        variant: "single_branch", "single_shape", "single_shape_plus" or "multi_shape".
+        shapes: branch shapes (h, w) in stride-32 cells (see :class:`~ssd_isb.config.ISBConfig`).
+        rest_shape: the Single-Shape+ resizing branch, else None.
+        pool: Single-Branch crop-and-pool factor.
+        fcn: 8, 16 or 32.
+        depth: depth of each branch's separable conv.
+        upsample_depth: depth of the transposed and skip convs.
         grid: (rows, cols) of the stride-32 map.
         num_classes: mask channels per branch.
-        boxes_per_branch: slots per branch (defaults to ``isb.boxes_per_branch``; training
-            uses a larger cap because it sees a whole batch of ground-truth boxes).
+        boxes_per_branch: slots per branch (training uses a larger cap because it sees a whole
+            batch of ground-truth boxes).
     """
 
-    def __init__(self, isb: dict, grid, num_classes: int = 1, boxes_per_branch: int | None = None,
-                 **kwargs):
+    def __init__(self, variant: str, shapes: Sequence[Sequence[int]],
+                 rest_shape: Optional[Sequence[int]] = None, pool: int = 1, fcn: int = 8,
+                 depth: int = 128, upsample_depth: int = 32, grid=(20, 20), num_classes: int = 1,
+                 boxes_per_branch: int = 30, **kwargs):
         super().__init__(**kwargs)
-        self.isb_dict = dict(isb)
-        self.isb = _isb_config(self.isb_dict)
+        self.variant = str(variant)
+        self.shapes = [tuple(int(v) for v in s) for s in shapes]
+        self.rest_shape = None if rest_shape is None else tuple(int(v) for v in rest_shape)
+        self.pool = int(pool)
+        self.fcn = int(fcn)
+        self.depth = int(depth)
+        self.upsample_depth = int(upsample_depth)
         self.grid = (int(grid[0]), int(grid[1]))
         self.num_classes = int(num_classes)
-        self.cap = int(boxes_per_branch or self.isb.boxes_per_branch)
-        self.specs = branch_specs(self.isb)
-        self.steps = {32: 0, 16: 1, 8: 2}[self.isb.fcn]
-        self.branches = [ISBBranch(fcn=self.isb.fcn, depth=self.isb.depth,
-                                   upsample_depth=self.isb.upsample_depth,
+        self.cap = int(boxes_per_branch)
+        self.specs = variant_specs(self.variant, self.shapes, self.rest_shape, self.pool)
+        self.steps = fcn_skip_steps(self.fcn)
+        self.branches = [ISBBranch(fcn=self.fcn, depth=self.depth,
+                                   upsample_depth=self.upsample_depth,
                                    num_classes=self.num_classes, name=spec.name)
                          for spec in self.specs]
 
@@ -66,7 +104,7 @@ class MaskHead(keras.layers.Layer):
             branch.build(shapes)
         self.built = True
 
-    def call(self, inputs, boxes_per_branch: int | None = None) -> List:
+    def call(self, inputs, boxes_per_branch: Optional[int] = None) -> List[BranchOutput]:
         """Run every branch.
 
         Args:
@@ -75,9 +113,7 @@ class MaskHead(keras.layers.Layer):
             boxes_per_branch: slots per branch for this call (default: the layer's cap).
 
         Returns:
-            For each branch, a list [logits [cap, h', w', classes], slot_index int32 [cap] into
-            N, slot_valid bool [cap], rank int32 [N] (slot of each window, >= cap if none),
-            slot_windows int32 [cap, 4] (the windows cropped; in-grid even for padding)].
+            One :class:`BranchOutput` per branch, in config order.
         """
         maps = [tf.stop_gradient(m) for m in inputs["features"][:self.steps + 1]]
         windows = tf.cast(inputs["windows"], tf.int32)
@@ -103,12 +139,21 @@ class MaskHead(keras.layers.Layer):
                 if spec.pool > 1:
                     crop = tf.nn.max_pool2d(crop, spec.pool, spec.pool, "VALID")
                 crops.append(crop)
-            outputs.append([branch(crops), slot_index, slot_valid, rank, slot_windows])
+            outputs.append(BranchOutput(branch(crops), slot_index, slot_valid, rank,
+                                        slot_windows))
         return outputs
 
     def get_config(self):
-        return {**super().get_config(), "isb": self.isb_dict, "grid": list(self.grid),
+        return {**super().get_config(), "variant": self.variant,
+                "shapes": [list(s) for s in self.shapes],
+                "rest_shape": None if self.rest_shape is None else list(self.rest_shape),
+                "pool": self.pool, "fcn": self.fcn, "depth": self.depth,
+                "upsample_depth": self.upsample_depth, "grid": list(self.grid),
                 "num_classes": self.num_classes, "boxes_per_branch": self.cap}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**_legacy_isb(dict(config)))
 
 
 @keras.saving.register_keras_serializable(package="ssd_isb")
@@ -120,10 +165,8 @@ class InstanceMasks(keras.layers.Layer):
     logits and an empty window (all zeros), which the runtime reads as "no mask".
     """
 
-    def __init__(self, isb: dict, grid, mask_size: int, **kwargs):
+    def __init__(self, grid, mask_size: int, **kwargs):
         super().__init__(**kwargs)
-        self.isb_dict = dict(isb)
-        self.isb = _isb_config(self.isb_dict)
         self.grid = (int(grid[0]), int(grid[1]))
         self.mask_size = int(mask_size)
 
@@ -131,8 +174,9 @@ class InstanceMasks(keras.layers.Layer):
         """Put branch outputs back in detection order.
 
         Args:
-            inputs: dict with ``branches`` (the MaskHead output), ``windows`` int32 [N, 4],
-                ``valid`` bool [N] and ``classes`` int32 [1, N] (1-based).
+            inputs: dict with ``logits`` and ``ranks`` (per branch, from the
+                :class:`BranchOutput` s), ``windows`` int32 [N, 4], ``valid`` bool [N] and
+                ``classes`` int32 [1, N] (1-based).
 
         Returns:
             (masks [1, N, S, S] logits, windows [1, N, 4] normalized, zero where no mask).
@@ -144,7 +188,10 @@ class InstanceMasks(keras.layers.Layer):
         classes = tf.reshape(tf.cast(inputs["classes"], tf.int32), [n])
         stacked, offset = [], 0
         index = tf.fill([n], -1)
-        for logits, _, _, rank, _ in inputs["branches"]:
+        if "branches" in inputs:  # a model saved before BranchOutput: positional lists
+            inputs = {**inputs, "logits": [b[0] for b in inputs["branches"]],
+                      "ranks": [b[3] for b in inputs["branches"]]}
+        for logits, rank in zip(inputs["logits"], inputs["ranks"]):
             cap = logits.shape[0]
             resized = tf.image.resize(logits, (size, size), method="bilinear")
             stacked.append(resized)
@@ -160,10 +207,15 @@ class InstanceMasks(keras.layers.Layer):
         else:
             onehot = tf.one_hot(tf.maximum(classes - 1, 0), num_classes, dtype=masks.dtype)
             masks = tf.reduce_sum(masks * onehot[:, None, None, :], axis=-1)
-        boxes = windows_to_boxes(windows, self.grid, xp=ops)
+        boxes = cells_to_normalized(windows, self.grid, xp=ops)
         boxes = tf.where(has_mask[:, None], boxes, tf.zeros_like(boxes))
         return masks[None], boxes[None]
 
     def get_config(self):
-        return {**super().get_config(), "isb": self.isb_dict, "grid": list(self.grid),
-                "mask_size": self.mask_size}
+        return {**super().get_config(), "grid": list(self.grid), "mask_size": self.mask_size}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config.pop("isb", None)  # saved before the layers took scalars; unused here
+        return cls(**config)

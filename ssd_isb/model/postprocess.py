@@ -6,14 +6,20 @@ to a builtin TFLite op and keeps every output shape static.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Sequence
+
 import keras
-import numpy as np
 import tensorflow as tf
 
 from ..anchors import generate_anchors
-from ..box_coder import decode
-from ..config import AnchorConfig, PostprocessConfig, _build
+from ..box_coder import DEFAULT_SCALE_FACTORS, decode
+from ..config import AnchorConfig, PostprocessConfig
 from .graph_ops import ops
+
+_ANCHORS, _POST = AnchorConfig(), PostprocessConfig()
+ANCHOR_KEYS = tuple(f.name for f in dataclasses.fields(AnchorConfig))
+NMS_KEYS = ("max_detections", "pre_nms_top_k", "iou_threshold", "score_threshold")
 
 
 @keras.saving.register_keras_serializable(package="ssd_isb")
@@ -22,27 +28,52 @@ class DetectionPostprocess(keras.layers.Layer):
 
     Scores are the best foreground class probability (sigmoid per class or softmax with
     background, per ``score_converter``); NMS is class-agnostic, which for the person-only
-    models is plain person NMS.
+    models is plain person NMS. Defaults are those of :class:`~ssd_isb.config.AnchorConfig`
+    and :class:`~ssd_isb.config.PostprocessConfig`.
+
+    Args:
+        input_size: (h, w) of the image the anchors cover.
+        max_detections, pre_nms_top_k, iou_threshold, score_threshold: the NMS.
+        score_converter: "softmax" or "sigmoid".
+        scale_factors: box coder (y, x, h, w) scales.
+        num_layers, min_scale, max_scale, aspect_ratios, interpolated_scale_aspect_ratio,
+            reduce_boxes_in_lowest_layer: the anchor generator.
 
     Returns:
         boxes [1, N, 4] (ymin, xmin, ymax, xmax) normalized and clipped, scores [1, N],
         classes int32 [1, N] (1-based, 0 for padding), count int32 [1]; N = max_detections.
     """
 
-    def __init__(self, input_size, anchors: dict, postprocess: dict, score_converter="softmax",
-                 scale_factors=(10.0, 10.0, 5.0, 5.0), **kwargs):
+    def __init__(self, input_size, max_detections: int = _POST.max_detections,
+                 pre_nms_top_k: int = _POST.pre_nms_top_k,
+                 iou_threshold: float = _POST.iou_threshold,
+                 score_threshold: float = _POST.score_threshold,
+                 score_converter: str = "softmax",
+                 scale_factors: Sequence[float] = DEFAULT_SCALE_FACTORS,
+                 num_layers: int = _ANCHORS.num_layers, min_scale: float = _ANCHORS.min_scale,
+                 max_scale: float = _ANCHORS.max_scale,
+                 aspect_ratios: Sequence[float] = tuple(_ANCHORS.aspect_ratios),
+                 interpolated_scale_aspect_ratio: float =
+                 _ANCHORS.interpolated_scale_aspect_ratio,
+                 reduce_boxes_in_lowest_layer: bool = _ANCHORS.reduce_boxes_in_lowest_layer,
+                 **kwargs):
         super().__init__(**kwargs)
         self.input_size = (int(input_size[0]), int(input_size[1]))
-        self.anchors_dict = dict(anchors)
-        self.postprocess_dict = dict(postprocess)
-        self.score_converter = score_converter
+        self.max_detections = int(max_detections)
+        self.pre_nms_top_k = int(pre_nms_top_k)
+        self.iou_threshold = float(iou_threshold)
+        self.score_threshold = float(score_threshold)
+        self.score_converter = str(score_converter)
         self.scale_factors = tuple(float(s) for s in scale_factors)
-        self.pp = _build(PostprocessConfig, self.postprocess_dict, "postprocess")
-        anchor_cfg = _build(AnchorConfig, self.anchors_dict, "model.anchors")
-        self.anchors = generate_anchors(anchor_cfg, self.input_size)
+        self.anchor_config = AnchorConfig(
+            num_layers=int(num_layers), min_scale=float(min_scale), max_scale=float(max_scale),
+            aspect_ratios=[float(a) for a in aspect_ratios],
+            interpolated_scale_aspect_ratio=float(interpolated_scale_aspect_ratio),
+            reduce_boxes_in_lowest_layer=bool(reduce_boxes_in_lowest_layer))
+        self.anchors = generate_anchors(self.anchor_config, self.input_size)
 
     def call(self, box_encodings, class_logits):
-        n = self.pp.max_detections
+        n = self.max_detections
         logits = class_logits[0]
         if self.score_converter == "sigmoid":
             probs = tf.sigmoid(logits[:, 1:])
@@ -50,7 +81,7 @@ class DetectionPostprocess(keras.layers.Layer):
             probs = tf.nn.softmax(logits, axis=-1)[:, 1:]
         scores = tf.reduce_max(probs, axis=-1)
         classes = tf.cast(tf.argmax(probs, axis=-1), tf.int32) + 1
-        k = min(self.pp.pre_nms_top_k, self.anchors.shape[0])
+        k = min(self.pre_nms_top_k, self.anchors.shape[0])
         top_scores, top_index = tf.math.top_k(scores, k=k)
         anchors = tf.gather(tf.constant(self.anchors), top_index)
         codes = tf.gather(box_encodings[0], top_index)
@@ -58,7 +89,7 @@ class DetectionPostprocess(keras.layers.Layer):
                                  0.0, 1.0)
         selected, count = tf.raw_ops.NonMaxSuppressionV4(
             boxes=boxes, scores=top_scores, max_output_size=n,
-            iou_threshold=self.pp.iou_threshold, score_threshold=self.pp.score_threshold,
+            iou_threshold=self.iou_threshold, score_threshold=self.score_threshold,
             pad_to_max_output_size=True)
         valid = tf.range(n) < count
         out_boxes = tf.where(valid[:, None], tf.gather(boxes, selected), 0.0)
@@ -69,26 +100,15 @@ class DetectionPostprocess(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "input_size": list(self.input_size),
-                "anchors": self.anchors_dict, "postprocess": self.postprocess_dict,
+                **{k: getattr(self, k) for k in NMS_KEYS},
                 "score_converter": self.score_converter,
-                "scale_factors": list(self.scale_factors)}
+                "scale_factors": list(self.scale_factors),
+                **dataclasses.asdict(self.anchor_config)}
 
-
-def numpy_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
-              max_output: int) -> np.ndarray:
-    """Greedy NMS reference (indices in score order), used to test the in-graph NMS."""
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    while order.size and len(keep) < max_output:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        yy0 = np.maximum(boxes[i, 0], boxes[rest, 0])
-        xx0 = np.maximum(boxes[i, 1], boxes[rest, 1])
-        yy1 = np.minimum(boxes[i, 2], boxes[rest, 2])
-        xx1 = np.minimum(boxes[i, 3], boxes[rest, 3])
-        inter = np.clip(yy1 - yy0, 0, None) * np.clip(xx1 - xx0, 0, None)
-        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-12)
-        order = rest[iou <= iou_threshold]
-    return np.array(keep, dtype=np.int64)
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        # Saved before the layers took scalars: ``anchors`` and ``postprocess`` dicts.
+        config.update(config.pop("anchors", {}))
+        config.update({k: v for k, v in config.pop("postprocess", {}).items() if k in NMS_KEYS})
+        return cls(**config)

@@ -3,59 +3,42 @@ prototype masks), for comparison only (the weights are AGPL-3.0: never shipped o
 
 from __future__ import annotations
 
-import os
-import time
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
 
 from ..runtime.backends.base import BackendError
-from ..runtime.backends.tflite_backend import interpreter_class
-from ..runtime.image_io import ImageLike, read_image, to_bgr
+from ..runtime.boxes import center_xywh_to_xyxy
+from ..runtime.protocol import SegmenterBase
 from ..runtime.result import Segmentation
+from ..runtime.tflite import dequantize, open_interpreter, parameter_count, quantize
 
 PAD_VALUE = 114  # Ultralytics' letterbox grey
 PERSON = 0  # COCO-80 index of person in Ultralytics' class order
 
 
-def letterbox(image_bgr: np.ndarray, size: int) -> Tuple[np.ndarray, float, Tuple[int, int]]:
+def letterbox(image: np.ndarray, size: int, color: str = "bgr"
+              ) -> Tuple[np.ndarray, float, Tuple[int, int]]:
     """Resize keeping the aspect ratio and pad to ``size`` x ``size`` with grey, centred.
+
+    Args:
+        image: uint8 [H, W, 3] in ``color`` order ("bgr" or "rgb").
 
     Returns:
         (RGB uint8 [size, size, 3], scale, (pad_top, pad_left)).
     """
-    h, w = image_bgr.shape[:2]
+    h, w = image.shape[:2]
     scale = min(size / h, size / w)
     nh, nw = int(round(h * scale)), int(round(w * scale))
-    resized = cv2.resize(image_bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
     top, left = (size - nh) // 2, (size - nw) // 2
     out = cv2.copyMakeBorder(resized, top, size - nh - top, left, size - nw - left,
                              cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
-    return cv2.cvtColor(out, cv2.COLOR_BGR2RGB), scale, (top, left)
+    return (cv2.cvtColor(out, cv2.COLOR_BGR2RGB) if color == "bgr" else out), scale, (top, left)
 
 
-def tflite_parameter_count(interpreter) -> int:
-    """Elements of a TFLite model's constant tensors (weights and biases): its parameter
-    count, as near as the flat file tells (tensors no op produces and no input feeds)."""
-    produced = set()
-    for op in interpreter._get_ops_details():
-        produced.update(int(i) for i in op["outputs"])
-    inputs = {d["index"] for d in interpreter.get_input_details()}
-    total = 0
-    for t in interpreter.get_tensor_details():
-        if t["index"] in produced or t["index"] in inputs or not len(t["shape"]):
-            continue
-        if t["dtype"] not in (np.float32, np.float16, np.int8, np.uint8, np.int32):
-            continue
-        # Integer tensors of rank 1 with few elements are shapes and axes, not weights.
-        if t["dtype"] == np.int32 and t["quantization"][0] == 0:
-            continue
-        total += int(np.prod(t["shape"]))
-    return total
-
-
-class YoloV8Seg:
+class YoloV8Seg(SegmenterBase):
     """YOLOv8-seg TFLite (``[1,116,N]`` boxes+scores+coefficients, ``[1,160,160,32]``
     prototypes), person class only.
 
@@ -72,11 +55,9 @@ class YoloV8Seg:
 
     def __init__(self, path: str, threads: Optional[int] = None, score_threshold: float = 0.25,
                  iou_threshold: float = 0.7, max_detections: int = 300):
-        if not os.path.exists(path):
-            raise BackendError(f"{path}: no such model file")
+        super().__init__()
         self.path = path
-        self.interpreter = interpreter_class()(model_path=path, num_threads=threads)
-        self.interpreter.allocate_tensors()
+        self.interpreter = open_interpreter(path, threads=threads)
         self.input = self.interpreter.get_input_details()[0]
         outs = self.interpreter.get_output_details()
         protos = [d for d in outs if len(d["shape"]) == 4]
@@ -90,61 +71,42 @@ class YoloV8Seg:
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.max_detections = int(max_detections)
-        self.params = tflite_parameter_count(self.interpreter)
+        self.params = parameter_count(self.interpreter)
         self.quantization = "int8" if self.input["dtype"] == np.int8 else "none"
-        self.last_timings: Dict[str, float] = {}
-
-    @property
-    def input_size(self) -> Tuple[int, int]:
-        return (self.size, self.size)
+        self.input_size = (self.size, self.size)
 
     def _output(self, detail) -> np.ndarray:
         value = self.interpreter.get_tensor(detail["index"])
-        if detail["dtype"] in (np.int8, np.uint8):
-            scale, zero = detail["quantization"]
-            return (value.astype(np.float32) - zero) * scale
-        return value.astype(np.float32)
+        return np.asarray(dequantize(value, detail), np.float32)
 
-    def __call__(self, image: ImageLike) -> Segmentation:
-        return self.segment(image)
+    def preprocess(self, pixels: np.ndarray, color: str):
+        rgb, scale, pad = letterbox(pixels, self.size, color)
+        return quantize(rgb.astype(np.float32)[None] / 255.0, self.input), (scale, pad)
 
-    def segment(self, image: ImageLike) -> Segmentation:
-        """Segment the persons in one BGR image (or image file)."""
-        t0 = time.perf_counter()
-        bgr = to_bgr(image) if isinstance(image, np.ndarray) else read_image(image)
-        rgb, scale, pad = letterbox(bgr, self.size)
-        x = rgb.astype(np.float32)[None] / 255.0
-        if self.input["dtype"] == np.int8:
-            q_scale, zero = self.input["quantization"]
-            x = np.clip(np.round(x / q_scale + zero), -128, 127).astype(np.int8)
-        t1 = time.perf_counter()
+    def infer(self, x: np.ndarray):
         self.interpreter.set_tensor(self.input["index"], x)
         self.interpreter.invoke()
-        pred = self._output(self.pred)[0]  # [4 + classes + coefficients, N]
-        protos = self._output(self.protos)[0]  # [160, 160, C]
-        t2 = time.perf_counter()
-        result = self._decode(pred, protos, bgr.shape[:2], scale, pad)
-        t3 = time.perf_counter()
-        self.last_timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
-                             "postprocess": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
-        return result
+        # [4 + classes + coefficients, N] and [160, 160, C]
+        return self._output(self.pred)[0], self._output(self.protos)[0]
 
-    def _decode(self, pred, protos, image_size, scale, pad) -> Segmentation:
+    def decode(self, raw, image_size, context) -> Segmentation:
+        (pred, protos), (scale, pad) = raw, context
         height, width = image_size
         nc = pred.shape[0] - 4 - self.num_coefficients
         scores = pred[4 + PERSON]
         keep = np.nonzero(scores > self.score_threshold)[0]
-        cx, cy, w, h = pred[:4, keep]
-        if cx.size and float(np.max(pred[:4])) <= 2.0:  # normalized export: to pixels
-            cx, cy, w, h = (v * self.size for v in (cx, cy, w, h))
-        xywh = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
+        centre = pred[:4, keep].T
+        if centre.size and float(np.max(pred[:4])) <= 2.0:  # normalized export: to pixels
+            centre = centre * self.size
+        xyxy = center_xywh_to_xyxy(centre)
         order = np.zeros((0,), np.int64)
         if keep.size:
+            # OpenCV's NMS takes (x, y, w, h) boxes.
+            xywh = np.concatenate([xyxy[:, :2], centre[:, 2:]], axis=1)
             idx = cv2.dnn.NMSBoxes(xywh.tolist(), scores[keep].tolist(), self.score_threshold,
                                    self.iou_threshold, top_k=self.max_detections)
             order = np.asarray(idx, np.int64).reshape(-1)[:self.max_detections]
-        boxes_lb = np.stack([xywh[:, 0], xywh[:, 1], xywh[:, 0] + xywh[:, 2],
-                             xywh[:, 1] + xywh[:, 3]], axis=1)[order]
+        boxes_lb = xyxy[order]
         coefs = pred[4 + nc:, keep][:, order].T  # [K, C]
         top, left = pad
         offset = np.array([left, top, left, top], np.float32)

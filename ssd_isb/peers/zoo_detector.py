@@ -3,21 +3,20 @@ costs, against which the branches' extra time is read."""
 
 from __future__ import annotations
 
-import time
-from typing import Dict, Optional
+from typing import Optional
 
-import cv2
 import numpy as np
 
-from ..runtime.image_io import ImageLike, read_image, to_bgr
+from ..runtime.boxes import normalized_to_pixels
+from ..runtime.protocol import SegmenterBase
 from ..runtime.result import Segmentation
 from ..runtime.tf_zoo_detector import TFZooDetector
-from .yolov8_seg import tflite_parameter_count
+from ..runtime.tflite import parameter_count
 
 COCO_PERSON = 1
 
 
-class ZooBoxDetector:
+class ZooBoxDetector(SegmenterBase):
     """``detect.tflite`` (uint8, ``TFLite_Detection_PostProcess``), person boxes, no masks.
 
     Args:
@@ -31,38 +30,28 @@ class ZooBoxDetector:
     quantization = "uint8"
 
     def __init__(self, path: str, threads: Optional[int] = None, score_threshold: float = 0.5):
+        super().__init__()
         self.path = path
         self.detector = TFZooDetector(path, threads=threads)
         self.score_threshold = float(score_threshold)
-        self.params = tflite_parameter_count(self.detector.interpreter)
-        self.last_timings: Dict[str, float] = {}
+        self.params = parameter_count(self.detector.interpreter)
+        self.input_size = self.detector.input_size
 
-    @property
-    def input_size(self):
-        return self.detector.input_size
+    def preprocess(self, pixels: np.ndarray, color: str):
+        return self.detector.prepare(pixels, color), None
 
-    def __call__(self, image: ImageLike) -> Segmentation:
-        return self.segment(image)
+    def infer(self, x: np.ndarray):
+        return self.detector.run(x)
 
-    def segment(self, image: ImageLike) -> Segmentation:
-        """Person boxes of one BGR image (or image file); ``has_mask`` is all False."""
-        t0 = time.perf_counter()
-        bgr = to_bgr(image) if isinstance(image, np.ndarray) else read_image(image)
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        t1 = time.perf_counter()
-        boxes, classes, scores = self.detector.detect(rgb)  # resizes inside
-        t2 = time.perf_counter()
+    def decode(self, raw, image_size, context=None) -> Segmentation:
+        """Person boxes; ``has_mask`` is all False."""
+        boxes, classes, scores = raw
         keep = (classes == COCO_PERSON) & (scores >= self.score_threshold)
-        height, width = bgr.shape[:2]
-        scale = np.array([width, height, width, height], np.float32)
-        xyxy = boxes[keep][:, [1, 0, 3, 2]].astype(np.float32) * scale
+        height, width = image_size
         n = int(keep.sum())
-        result = Segmentation(boxes=xyxy, scores=scores[keep].astype(np.float32),
-                              class_ids=np.ones((n,), np.int32),
-                              masks=np.zeros((n, height, width), bool),
-                              has_mask=np.zeros((n,), bool), image_size=(height, width),
-                              class_names=list(self.class_names))
-        t3 = time.perf_counter()
-        self.last_timings = {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
-                             "postprocess": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3}
-        return result
+        return Segmentation(boxes=normalized_to_pixels(boxes[keep], image_size),
+                            scores=scores[keep].astype(np.float32),
+                            class_ids=np.ones((n,), np.int32),
+                            masks=np.zeros((n, height, width), bool),
+                            has_mask=np.zeros((n,), bool), image_size=(height, width),
+                            class_names=list(self.class_names))

@@ -6,6 +6,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from .boxes import xyxy_to_xywh
 from .result import Segmentation
 from .rle import encode_mask
 
@@ -44,13 +45,13 @@ def to_coco_results(result: Segmentation, image_id: Optional[int] = None,
         box_masks: use each filled box as its mask instead of the predicted one.
     """
     out = []
+    xywh = xyxy_to_xywh(result.boxes)
     for i in range(len(result)):
         name = result.labels[i]
         cat = (category_ids or {}).get(name, COCO_PERSON_ID if name == "person"
                                        else int(result.class_ids[i]))
-        x0, y0, x1, y1 = (float(v) for v in result.boxes[i])
         mask = box_mask(result.boxes[i], result.image_size) if box_masks else result.masks[i]
-        entry = {"category_id": int(cat), "bbox": [x0, y0, x1 - x0, y1 - y0],
+        entry = {"category_id": int(cat), "bbox": [float(v) for v in xywh[i]],
                  "score": float(result.scores[i]), "segmentation": encode_mask(mask)}
         if image_id is not None:
             entry["image_id"] = int(image_id)

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
 
+from ..errors import SSDISBError
+
 ImageLike = Union[str, os.PathLike, np.ndarray]
+# What counts as an image file everywhere (folders for predict, demo, benchmark, calibration).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-class ImageError(ValueError):
+class ImageError(SSDISBError, ValueError):
     """An image cannot be read or has an unusable layout; the message names it."""
+
+
+def is_image_file(path: Union[str, os.PathLike]) -> bool:
+    """Whether ``path`` names an image by its extension (any case)."""
+    return os.fspath(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def list_images(folder: Union[str, os.PathLike], limit: Optional[int] = None) -> List[str]:
+    """The image files of a folder (not recursive), sorted by name; at most ``limit``."""
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return []
+    paths = sorted(os.path.join(folder, f) for f in os.listdir(folder) if is_image_file(f))
+    return paths[:limit] if limit else paths
 
 
 def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
@@ -52,14 +70,17 @@ def to_bgr(image: np.ndarray, name: str = "image") -> np.ndarray:
     raise ImageError(f"{name}: expected an H x W (x 1, 3 or 4) image, got shape {image.shape}")
 
 
-def model_input(image_bgr: np.ndarray, input_size: Sequence[int]) -> np.ndarray:
-    """BGR uint8 [H, W, 3] -> RGB float32 [1, h, w, 3] in [0, 255] at the model's input size.
+def model_input(image: np.ndarray, input_size: Sequence[int], color: str = "bgr") -> np.ndarray:
+    """uint8 [H, W, 3] -> RGB float32 [1, h, w, 3] in [0, 255] at the model's input size.
 
     The image is stretched to the input size like the thesis' training (no letterbox), so
-    boxes map back by scaling each axis.
+    boxes map back by scaling each axis. ``color`` is the order of ``image`` ("bgr" from
+    OpenCV, or "rgb"); only the small resized image is reordered.
     """
     h, w = int(input_size[0]), int(input_size[1])
-    interp = cv2.INTER_AREA if image_bgr.shape[0] > h and image_bgr.shape[1] > w else (
+    interp = cv2.INTER_AREA if image.shape[0] > h and image.shape[1] > w else (
         cv2.INTER_LINEAR)
-    resized = cv2.resize(image_bgr, (w, h), interpolation=interp)
-    return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB).astype(np.float32)[None]
+    resized = cv2.resize(image, (w, h), interpolation=interp)
+    if color == "bgr":
+        resized = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
+    return resized.astype(np.float32)[None]

@@ -1,37 +1,40 @@
-"""Pasting per-detection mask logits into full-resolution image masks (OpenCV)."""
+"""Pasting per-detection mask logits into full-resolution image masks (OpenCV).
+
+As detectron2's ``paste_masks_in_image``: every mask is resized only over its own region and
+written straight into one preallocated ``[K, H, W]`` array, so a frame costs one allocation
+whatever the number of people.
+"""
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from .boxes import window_pixels
 
-def paste_mask(logits: np.ndarray, window: np.ndarray, image_size: Tuple[int, int],
+
+def paste_into(out: np.ndarray, logits: np.ndarray, window: Sequence[float],
                threshold: float = 0.0) -> np.ndarray:
-    """Resize one mask's logits onto its window of the image and binarize.
+    """Resize one mask's logits onto its window of ``out`` (bool [H, W]) and binarize there.
 
     The logits cover the detection's encompassing window; bilinear upsampling to the window's
     size in the image is the thesis' final upsampling (done here, after the 1x1 scoring conv,
-    which is equivalent and far cheaper than inside the graph).
+    which is equivalent and far cheaper than inside the graph). Pixels outside the window are
+    left as they are.
 
     Args:
-        logits: float [S, S] mask logits.
+        out: bool [H, W], written in place.
+        logits: float [s, t] mask logits over the window.
         window: (ymin, xmin, ymax, xmax) normalized to the image; all zeros means no mask.
-        image_size: (H, W) of the output mask.
         threshold: logit above which a pixel is foreground (thesis: 0.0).
 
     Returns:
-        bool [H, W].
+        ``out``.
     """
-    height, width = image_size
-    out = np.zeros((height, width), dtype=bool)
-    y0, x0, y1, x1 = (float(v) for v in window)
-    if y1 <= y0 or x1 <= x0:
-        return out
-    top, left = int(round(y0 * height)), int(round(x0 * width))
-    bottom, right = int(round(y1 * height)), int(round(x1 * width))
+    height, width = out.shape
+    top, left, bottom, right = window_pixels(window, (height, width))
     if bottom <= top or right <= left:
         return out
     resized = cv2.resize(np.ascontiguousarray(logits, dtype=np.float32),
@@ -40,4 +43,26 @@ def paste_mask(logits: np.ndarray, window: np.ndarray, image_size: Tuple[int, in
     t, l = max(top, 0), max(left, 0)
     b, r = min(bottom, height), min(right, width)
     out[t:b, l:r] = resized[t - top:b - top, l - left:r - left] > threshold
+    return out
+
+
+def paste_mask(logits: np.ndarray, window: Sequence[float], image_size: Tuple[int, int],
+               threshold: float = 0.0) -> np.ndarray:
+    """One mask as a new bool [H, W] array (see :func:`paste_into`)."""
+    return paste_into(np.zeros(tuple(image_size), dtype=bool), logits, window, threshold)
+
+
+def paste_masks(logits: Sequence[np.ndarray], windows: np.ndarray,
+                image_size: Tuple[int, int], threshold: float = 0.0) -> np.ndarray:
+    """Every detection's mask into one bool [K, H, W] array (see :func:`paste_into`).
+
+    Args:
+        logits: K float [s, t] arrays (or one [K, S, S] array).
+        windows: float [K, 4] normalized windows, all zeros where a detection has no mask.
+        image_size: (H, W).
+        threshold: the mask logit threshold.
+    """
+    out = np.zeros((len(windows), int(image_size[0]), int(image_size[1])), dtype=bool)
+    for i in range(len(windows)):
+        paste_into(out[i], logits[i], windows[i], threshold)
     return out

@@ -10,6 +10,8 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
+from .tflite import open_interpreter
+
 
 class TFZooDetector:
     """``detect.tflite`` from the TFLite object detection example (uint8 in, 10 detections out).
@@ -20,10 +22,7 @@ class TFZooDetector:
     """
 
     def __init__(self, path: str, threads: Optional[int] = None):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_path=path, num_threads=threads)
-        self.interpreter.allocate_tensors()
+        self.interpreter = open_interpreter(path, threads=threads)
         self.input = self.interpreter.get_input_details()[0]
         self.outputs = self.interpreter.get_output_details()
         self.input_size = tuple(int(s) for s in self.input["shape"][1:3])
@@ -31,9 +30,19 @@ class TFZooDetector:
     def detect(self, image_rgb: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """RGB uint8 image of any size -> (boxes [K, 4] normalized ymin, xmin, ymax, xmax,
         COCO category ids [K] (person = 1), scores [K])."""
+        return self.run(self.prepare(image_rgb))
+
+    def prepare(self, image: np.ndarray, color: str = "rgb") -> np.ndarray:
+        """uint8 image of any size (``color`` order) -> the RGB uint8 [1, h, w, 3] input."""
         h, w = self.input_size
-        x = cv2.resize(image_rgb, (w, h), interpolation=cv2.INTER_LINEAR)
-        self.interpreter.set_tensor(self.input["index"], x[None].astype(np.uint8))
+        x = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+        if color == "bgr":
+            x = cv2.cvtColor(x, cv2.COLOR_BGR2RGB)
+        return x[None].astype(np.uint8)
+
+    def run(self, x: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The prepared input -> (boxes, COCO category ids, scores), as :meth:`detect`."""
+        self.interpreter.set_tensor(self.input["index"], x)
         self.interpreter.invoke()
         boxes, classes, scores, count = (self.interpreter.get_tensor(o["index"])
                                          for o in self.outputs)

@@ -7,6 +7,7 @@ from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from ..errors import UsageError
 from ..runtime.image_io import ImageError, model_input, read_image
 
 log = logging.getLogger("ssd_isb.tensorrt")
@@ -16,7 +17,7 @@ class ImageBatcher:
     """Reads a folder (or list) of images into float32 NHWC batches for the engine's input.
 
     Args:
-        images: image paths (see :func:`ssd_isb.export.calibration.folder_images`).
+        images: image paths (see :func:`ssd_isb.runtime.image_io.list_images`).
         input_shape: the engine input shape (batch, height, width, 3); the batch size is the
             engine's (1 for SSD-ISB exports).
         max_batches: stop after this many batches.
@@ -27,7 +28,7 @@ class ImageBatcher:
     def __init__(self, images: Sequence[str], input_shape: Sequence[int],
                  max_batches: Optional[int] = None):
         if len(input_shape) != 4 or input_shape[3] != 3:
-            raise ValueError(f"expected an NHWC input shape with 3 channels, got "
+            raise UsageError(f"expected an NHWC input shape with 3 channels, got "
                              f"{list(input_shape)}")
         self.images: List[str] = list(images)
         self.batch_size = int(input_shape[0])
@@ -35,7 +36,7 @@ class ImageBatcher:
         self.max_batches = max_batches
         self.skipped = 0
         if not self.images:
-            raise ValueError("no calibration images")
+            raise UsageError("no calibration images")
 
     @property
     def num_batches(self) -> int:

@@ -6,8 +6,10 @@ from typing import Optional
 
 import numpy as np
 
+from ..errors import SSDISBError
 
-class CudaError(RuntimeError):
+
+class CudaError(SSDISBError, RuntimeError):
     """No CUDA binding, or a CUDA call failed."""
 
 

@@ -15,7 +15,13 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..errors import SSDISBError
+
 log = logging.getLogger("ssd_isb.tensorrt")
+
+
+class TensorRTError(SSDISBError, RuntimeError):
+    """TensorRT is missing, cannot parse or build the model, or an engine cannot run."""
 
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -24,7 +30,7 @@ def _trt():
     try:
         import tensorrt as trt
     except ImportError:
-        raise RuntimeError("TensorRT is not installed (pip install 'ssd-isb[tensorrt]' on a "
+        raise TensorRTError("TensorRT is not installed (pip install 'ssd-isb[tensorrt]' on a "
                            "machine with NVIDIA's packages, e.g. a Jetson with JetPack)") from None
     return trt
 
@@ -59,7 +65,7 @@ class EngineBuilder:
         with open(onnx_path, "rb") as fh:
             if not self.parser.parse(fh.read()):
                 errors = [str(self.parser.get_error(i)) for i in range(self.parser.num_errors)]
-                raise RuntimeError(f"{onnx_path}: TensorRT cannot parse it: "
+                raise TensorRTError(f"{onnx_path}: TensorRT cannot parse it: "
                                    + "; ".join(errors[:3]))
         lines = []
         for i in range(self.network.num_inputs):
@@ -77,14 +83,14 @@ class EngineBuilder:
         """Build and write ``engine_path``; int8 needs ``calibrator``."""
         trt = self.trt
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision}")
+            raise TensorRTError(f"precision must be one of {PRECISIONS}, got {precision}")
         if precision in ("fp16", "int8"):
             if not self.builder.platform_has_fast_fp16:
                 log.warning("this GPU has no fast fp16; building anyway")
             self.config.set_flag(trt.BuilderFlag.FP16)
         if precision == "int8":
             if calibrator is None:
-                raise ValueError("int8 needs calibration images or a calibration cache")
+                raise TensorRTError("int8 needs calibration images or a calibration cache")
             self.config.set_flag(trt.BuilderFlag.INT8)
             self.config.int8_calibrator = calibrator
         cache = None
@@ -97,7 +103,7 @@ class EngineBuilder:
             self.config.set_timing_cache(cache, ignore_mismatch=False)
         serialized = self.builder.build_serialized_network(self.network, self.config)
         if serialized is None:
-            raise RuntimeError("TensorRT failed to build the engine (see its log above)")
+            raise TensorRTError("TensorRT failed to build the engine (see its log above)")
         tmp = engine_path + ".tmp"
         with open(tmp, "wb") as fh:
             fh.write(serialized)
@@ -122,7 +128,7 @@ class EngineRunner:
         with open(engine_path, "rb") as fh, trt.Runtime(self.logger) as runtime:
             self.engine = runtime.deserialize_cuda_engine(fh.read())
         if self.engine is None:
-            raise RuntimeError(f"{engine_path}: cannot deserialize (built with another "
+            raise TensorRTError(f"{engine_path}: cannot deserialize (built with another "
                                f"TensorRT version or GPU? engines are not portable)")
         self.context = self.engine.create_execution_context()
         self.stream = create_stream()
@@ -145,7 +151,7 @@ class EngineRunner:
         for name, (shape, dtype) in self.inputs.items():
             self.buffers[name].copy_from_host(np.asarray(feeds[name], dtype).reshape(shape))
         if not self.context.execute_async_v3(self.stream):
-            raise RuntimeError("TensorRT execution failed")
+            raise TensorRTError("TensorRT execution failed")
         synchronize(self.stream)
         return {name: self.buffers[name].copy_to_host(np.empty(shape, dtype))
                 for name, (shape, dtype) in self.outputs.items()}

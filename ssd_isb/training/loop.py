@@ -21,11 +21,14 @@ import yaml
 from ..config import Config
 from ..data import load_datasets
 from ..data.coco import ImageRecord
+from ..errors import SSDISBError
+from ..files import write_json
+from ..layer_names import is_backbone
 
 log = logging.getLogger("ssd_isb.train")
 
 
-class TrainingError(RuntimeError):
+class TrainingError(SSDISBError, RuntimeError):
     """Training cannot start or had to stop (bad data, non-finite loss, wrong resume)."""
 
 
@@ -64,8 +67,7 @@ def freeze(model, cfg: Config) -> Dict[str, int]:
         if t.freeze_detector and layer.weights:
             layer.trainable = False
             counts["detector"] += 1
-        elif t.freeze_backbone and layer.name.startswith("Conv2d_") and not layer.name.startswith(
-                "Conv2d_13_pointwise_"):
+        elif t.freeze_backbone and is_backbone(layer.name):
             layer.trainable = False
             counts["backbone"] += 1
         elif t.freeze_batch_norm and isinstance(layer, kl.BatchNormalization):
@@ -89,14 +91,20 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
         steps: override ``train.steps``.
 
     Returns:
-        Summary dict (steps, epochs, losses, times, data report).
+        Summary dict (steps, epochs, losses, times, data report), also written to
+        ``workdir/summary.json``.
     """
     import keras
 
     from ..data.pipeline import ExampleStream, make_dataset
     from ..model import save_model
-    from .callbacks import (CKPT_WEIGHTS, AtomicCheckpoint, MaskImages, NonFiniteGuard,
-                            read_checkpoint_state)
+    from .callbacks import (
+        CKPT_WEIGHTS,
+        AtomicCheckpoint,
+        MaskImages,
+        NonFiniteGuard,
+        read_checkpoint_state,
+    )
 
     t = cfg.train
     total_steps = int(steps or t.steps)
@@ -181,13 +189,15 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
     model_path = save_model(model.inference_model, os.path.join(workdir, "model.keras"), cfg,
                             params=model.count_params())
     done_epochs = len(history.history.get("loss", []))
-    return {"steps": int(trainer.optimizer.iterations.numpy()), "epochs_run": done_epochs,
+    summary = {"steps": int(trainer.optimizer.iterations.numpy()), "epochs_run": done_epochs,
             "initial_epoch": initial_epoch, "seconds": elapsed,
             "seconds_per_epoch": elapsed / max(done_epochs, 1),
             "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
             "train_images": len(train_records), "val_images": len(val_records),
             "skipped_images": stream.skipped, "frozen": frozen, "model": model_path,
             "replicas": replicas}
+    write_json(os.path.join(workdir, "summary.json"), summary)
+    return summary
 
 
 
@@ -222,10 +232,16 @@ def _build_trainer(cfg: Config, replicas: int = 1, in_step: int = 1,
 def _init_from_model(model, path: str) -> None:
     """Start from a whole trained model (a shipped ``ssd_isb/zoo/*.keras``): detector and
     branches, e.g. to fine-tune on one's own data."""
+    from ..config import ConfigError
+    from ..metadata import model_config
     from ..model import load_model
 
     if not os.path.exists(path):
         raise TrainingError(f"{path}: no such model file")
+    try:  # the model's sidecar says what it was built from: the weights must fit this config
+        model_config(path, model.config, sections=("model", "isb"))
+    except ConfigError as err:
+        raise TrainingError(f"{path}: its layers do not match this config's: {err}") from None
     source = load_model(path)
     try:
         model.inference_model.set_weights(source.get_weights())
@@ -253,6 +269,41 @@ def checkpoint_to_model(cfg: Config, workdir: str, output: str) -> str:
     model, trainer, _ = _build_trainer(cfg)
     trainer.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
     return save_model(model.inference_model, output, cfg, params=model.count_params())
+
+def resolve_config(config: Optional[str], init: Optional[str], workdir: str,
+                   resuming: bool) -> Config:
+    """The config a training run uses: ``config`` (a YAML path), else the ``init`` model's own
+    (a ``.keras`` file describes itself; a given config must fit its layers), else the
+    workdir's ``config.yaml`` when resuming or exporting a checkpoint.
+
+    Raises:
+        UsageError: none of the three is there.
+        ConfigError: ``config`` does not fit the ``init`` model's layers.
+    """
+    from ..config import load_config
+    from ..errors import UsageError
+    from ..metadata import model_config
+
+    given = load_config(config) if config else None
+    if init and init.endswith(".keras") and not resuming:
+        return model_config(init, given, sections=("model", "isb"))
+    saved = os.path.join(workdir, "config.yaml")
+    if given is None and resuming and os.path.exists(saved):
+        return load_config(saved)
+    if given is None:
+        raise UsageError("--config is required (or --init with a .keras model, which carries "
+                         "its own config)")
+    return given
+
+
+def summary_line(summary: Dict, cfg: Config) -> str:
+    """The one line ``ssd-isb train`` prints about a finished run."""
+    losses = ", ".join(f"{k} {v[-1]:.4f}" for k, v in summary["history"].items()
+                       if k in ("loss", "mask_loss", "val_loss", "val_mask_loss"))
+    return (f"trained to step {summary['steps']} in {summary['seconds']:.0f} s "
+            f"({summary['seconds_per_epoch']:.1f} s per {cfg.train.checkpoint_every}-step "
+            f"epoch); {losses}; model -> {summary['model']}")
+
 
 def _sample_images(records: List[ImageRecord], n: int) -> List[np.ndarray]:
     from ..runtime.image_io import ImageError, read_image

@@ -6,11 +6,13 @@ import json
 import os
 from typing import Dict, List
 
+from ..errors import SSDISBError
+
 ZOO_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL = "ssd_isb_multi_shape_int8.tflite"
 
 
-class NoShippedModel(FileNotFoundError):
+class NoShippedModel(SSDISBError, FileNotFoundError):
     """No model file is shipped yet under the expected name."""
 
 
@@ -48,7 +50,24 @@ def shipped_models() -> List[Dict]:
         meta = read_sidecar(path)
         out.append({"file": name, "path": path, "bytes": os.path.getsize(path),
                     "variant": meta.variant, "quantization": meta.quantization,
+                    "precision": meta.precision,
                     "input_size": list(meta.input_size), "params": meta.params,
                     "default": name == DEFAULT_MODEL, "metrics": metrics.get(name)})
     return out
 
+
+
+def model_table(models: List[Dict]) -> List[str]:
+    """The lines ``ssd-isb models`` prints: one row per shipped file and a footnote."""
+    lines = [f"{'file':40s} {'variant':13s} {'precision':9s} {'input':7s} {'MB':>6s} "
+             f"{'params':>10s} {'mask AP50':>9s}"]
+    for m in models:
+        ap = (m.get("metrics") or {}).get("segm", {}).get("AP50")
+        lines.append(f"{m['file'] + (' *' if m['default'] else ''):40s} {m['variant']:13s} "
+                     f"{m['precision']:9s} {'x'.join(map(str, m['input_size'])):7s} "
+                     f"{m['bytes'] / 1e6:6.2f} {m['params'] or 0:10,d} "
+                     f"{'' if ap is None else f'{ap:.1f}':>9s}")
+    lines.append(f"* default model (predict, evaluate, benchmark, demo). Mask AP50 on the "
+                 f"dev-validation split; .keras models are for export and fine-tuning "
+                 f"(train --init). Model card: {os.path.join(ZOO_DIR, 'README.md')}")
+    return lines

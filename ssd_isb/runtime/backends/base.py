@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import abc
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
+from ...errors import SSDISBError
 from ...metadata import OUTPUT_NAMES, ModelMetadata, read_sidecar
 
 
-class BackendError(RuntimeError):
+class BackendError(SSDISBError, RuntimeError):
     """A model cannot be opened or run by a backend; the message names the file."""
 
 
@@ -45,3 +46,15 @@ class Backend(abc.ABC):
         if missing:
             raise BackendError(f"{self.path}: model lacks output(s) {', '.join(missing)}")
         return outputs
+
+    def activation_bytes(self) -> Optional[int]:
+        """Upper bound of the activation memory, where the backend can tell (TFLite)."""
+        return None
+
+    def device_memory_mb(self) -> Optional[float]:
+        """Accelerator memory in use, where the backend runs on one (TensorRT)."""
+        return None
+
+    def io_lines(self) -> List[str]:
+        """One line per model input and output: name, shape, dtype (logged after export)."""
+        return []

@@ -6,6 +6,7 @@ from typing import Dict
 
 import numpy as np
 
+from ...errors import require
 from .base import Backend, BackendError
 
 
@@ -16,11 +17,7 @@ class ONNXBackend(Backend):
 
     def __init__(self, path, meta=None, threads=None):
         super().__init__(path, meta=meta, threads=threads)
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise BackendError("onnxruntime is not installed: pip install 'ssd-isb[onnx]'") \
-                from None
+        ort = require("onnxruntime", "onnx", f"{path} (an ONNX model)")
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
@@ -39,3 +36,8 @@ class ONNXBackend(Backend):
         values = self.session.run(self.output_names,
                                   {self.input_name: np.asarray(image, np.float32)})
         return self.check_outputs(dict(zip(self.output_names, values)))
+
+    def io_lines(self):
+        lines = [f"input  {i.name}: {i.shape} {i.type}" for i in self.session.get_inputs()]
+        return lines + [f"output {o.name}: {o.shape} {o.type}"
+                        for o in self.session.get_outputs()]

@@ -27,3 +27,8 @@ class TensorRTBackend(Backend):
     def run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
         out = self.runner.run({self.input_name: np.asarray(image, np.float32)})
         return self.check_outputs(out)
+
+    def device_memory_mb(self):
+        from ...tensorrt.cuda import gpu_memory_used_mb
+
+        return gpu_memory_used_mb()

@@ -9,39 +9,30 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 from typing import Dict, Optional, Sequence
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from ..errors import SSDISBError
+from .host import peak_rss_mb
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def peak_rss_mb() -> float:
-    """This process's peak resident set size (MB).
-
-    Linux's VmHWM belongs to the address space, which exec replaces; ``ru_maxrss`` survives
-    exec, so a child started by a big parent would report the parent's size.
-    """
-    try:
-        with open("/proc/self/status", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+class MemoryMeasurementError(SSDISBError, RuntimeError):
+    """The measuring process failed; the message names the model and its last error line."""
 
 
 def _child(spec: Dict) -> Dict:
-    from .comparison import make_segmenter
-    from .runtime.backends import infer_backend
-    from .runtime.image_io import read_image
+    from ..runtime.backends import infer_backend
+    from ..runtime.image_io import read_image
+    from .kinds import make_segmenter
 
     backend = spec.get("backend") or (infer_backend(spec["path"]) if spec["kind"] == "ssd-isb"
                                       else "tflite")
+    # The baseline holds the backend's library too: only the model's cost is left over.
     if backend == "tflite":
-        from .runtime.backends.tflite_backend import interpreter_class
+        from ..runtime.tflite import interpreter_class
 
         interpreter_class()
     elif backend == "onnx":
@@ -60,11 +51,12 @@ def _child(spec: Dict) -> Dict:
 def _run_child(spec: Dict) -> Dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    res = subprocess.run([sys.executable, "-m", "ssd_isb.memory", json.dumps(spec)],
+    res = subprocess.run([sys.executable, "-m", "ssd_isb.measure.memory", json.dumps(spec)],
                          capture_output=True, text=True, env=env)
     if res.returncode != 0:
         tail = res.stderr.strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"{spec['path']}: the memory-measuring process failed: {tail[0]}")
+        raise MemoryMeasurementError(f"{spec['path']}: the memory-measuring process failed: "
+                                     f"{tail[0]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -76,7 +68,7 @@ def measure_memory(path: str, images: Sequence[str], runs: int = 20, kind: str =
         path: model file.
         images: real image paths (cycled).
         runs: segmentations before reading the peak.
-        kind: "ssd-isb", "yolov8-seg" or "zoo-detector" (see :func:`comparison.make_segmenter`).
+        kind: "ssd-isb", "yolov8-seg" or "zoo-detector" (see :mod:`ssd_isb.measure.kinds`).
         backend: backend name for SSD-ISB models (from the file when None).
         threads: CPU threads.
 

@@ -11,38 +11,22 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
-from .benchmark import STAGES, cpu_model, stats, versions
-from .metadata import read_sidecar
-from .runtime.image_io import read_image
-
-KINDS = ("ssd-isb", "yolov8-seg", "zoo-detector")
-MODEL_EXTENSIONS = (".tflite", ".onnx", ".engine", ".keras")
-# Per kind: detections kept when timing (what an application keeps) and when scoring AP
-# (everything the model gives, Ultralytics' validation conf).
-APP_THRESHOLD = {"ssd-isb": 0.5, "yolov8-seg": 0.25, "zoo-detector": 0.5}
-EVAL_THRESHOLD = {"ssd-isb": 0.0, "yolov8-seg": 0.001, "zoo-detector": 0.0}
+from ..errors import SSDISBError, UsageError
+from ..metadata import read_sidecar
+from ..runtime.backends import EXTENSIONS as MODEL_EXTENSIONS
+from ..runtime.image_io import read_image
+from .host import cpu_model, versions
+from .kinds import EVAL_THRESHOLD, make_segmenter
+from .memory import measure_memory
+from .timing import time_interleaved
 
 
-def make_segmenter(kind: str, path: str, backend: Optional[str] = None,
-                   threads: Optional[int] = None, score_threshold: Optional[float] = None):
-    """A callable image -> :class:`Segmentation` with ``last_timings`` for any kind of model."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown model kind {kind!r} (one of {', '.join(KINDS)})")
-    threshold = APP_THRESHOLD[kind] if score_threshold is None else score_threshold
-    if kind == "ssd-isb":
-        from .runtime import Segmenter
-
-        return Segmenter(path, backend=backend, threads=threads, score_threshold=threshold)
-    if kind == "yolov8-seg":
-        from .peers import YoloV8Seg
-
-        return YoloV8Seg(path, threads=threads, score_threshold=threshold)
-    from .peers import ZooBoxDetector
-
-    return ZooBoxDetector(path, threads=threads, score_threshold=threshold)
+class NoModelFile(SSDISBError, FileNotFoundError):
+    """A model path (or folder of models) given to the comparison is not there."""
 
 
 @dataclass
@@ -61,19 +45,13 @@ class Entry:
     results: Dict = field(default_factory=dict)
 
 
-def _precision(path: str, quantization: Optional[str]) -> str:
-    if path.endswith(".keras"):
-        return "fp32 (Keras)"
-    return {"none": "fp32", None: "fp32"}.get(quantization, quantization)
-
-
 def ssd_isb_entry(path: str, backend: Optional[str] = None) -> Entry:
     """An SSD-ISB model file (its sidecar gives variant, precision, input size, params)."""
-    from .runtime.backends import infer_backend
+    from ..runtime.backends import infer_backend
 
     meta = read_sidecar(path)
     name = backend or infer_backend(path)
-    precision = _precision(path, meta.quantization)
+    precision = "fp32 (Keras)" if path.endswith(".keras") else meta.precision
     size = "x".join(str(s) for s in meta.input_size)
     return Entry(label=f"SSD-ISB {meta.variant} {name} {precision}", kind="ssd-isb", path=path,
                  backend=name, precision=precision, variant=meta.variant, input_size=size,
@@ -110,57 +88,35 @@ def model_files(paths: Sequence[str]) -> List[str]:
     for p in paths:
         if os.path.isdir(p):
             found = sorted(f for f in glob.glob(os.path.join(p, "*"))
-                           if f.endswith(MODEL_EXTENSIONS) and
+                           if f.endswith(tuple(MODEL_EXTENSIONS)) and
                            (os.path.exists(f + ".json") or
                             os.path.exists(os.path.splitext(f)[0] + ".json")))
             if not found:
-                raise FileNotFoundError(f"{p}: no model file with a sidecar in this folder")
+                raise NoModelFile(f"{p}: no model file with a sidecar in this folder")
             out += found
         elif not os.path.exists(p):
-            raise FileNotFoundError(f"{p}: no such model file")
+            raise NoModelFile(f"{p}: no such model file")
         else:
             out.append(p)
     return out
 
 
-def time_interleaved(entries: Sequence[Entry], frames: Sequence, runs: int, warmup: int,
-                     threads: Optional[int], progress: Optional[Callable[[str], None]] = None
-                     ) -> None:
-    """Time every entry end to end, alternating the entries run by run.
-
-    Fills ``entry.results`` with ``latency_ms`` (per stage: median, p90, min, max),
-    ``fps_median``, ``detections_per_image`` and ``load_seconds``.
-    """
-    import time
-
+def time_entries(entries: Sequence[Entry], frames: Sequence, runs: int, warmup: int,
+                 threads: Optional[int], progress=None) -> None:
+    """Load every entry and time them together (:func:`~ssd_isb.measure.timing.
+    time_interleaved`); fills ``entry.results`` and ``entry.params``."""
     segmenters = []
     for e in entries:
         t0 = time.perf_counter()
         seg = make_segmenter(e.kind, e.path, e.backend_override, threads)
         e.results["load_seconds"] = round(time.perf_counter() - t0, 2)
         if e.params is None:
-            e.params = getattr(seg, "params", None)
-        for i in range(warmup):
-            seg(frames[i % len(frames)])
+            e.params = seg.params
         segmenters.append(seg)
         if progress:
             progress(f"loaded {e.label}")
-    timings = [{s: [] for s in STAGES} for _ in entries]
-    detections = [[] for _ in entries]
-    n = len(entries)
-    for r in range(runs):
-        frame = frames[r % len(frames)]
-        for k in range(n):
-            j = (r + k) % n
-            result = segmenters[j](frame)
-            for s in STAGES:
-                timings[j][s].append(segmenters[j].last_timings[s])
-            detections[j].append(len(result))
-    for e, t, d in zip(entries, timings, detections):
-        latency = {s: stats(v) for s, v in t.items()}
-        e.results.update(latency_ms=latency, fps_median=round(1000.0 / latency["total"]["median"],
-                                                              2),
-                         detections_per_image=round(sum(d) / len(d), 2))
+    for e, timed in zip(entries, time_interleaved(segmenters, frames, runs, warmup)):
+        e.results.update(timed)
 
 
 def evaluate_entries(entries: Sequence[Entry], annotations: str, images: str, split: str,
@@ -170,13 +126,13 @@ def evaluate_entries(entries: Sequence[Entry], annotations: str, images: str, sp
 
     The zoo detector has no masks: its filled boxes are scored (the box-mask floor).
     """
-    from .evaluation.evaluate import evaluate_segmenter
+    from ..evaluation.evaluate import evaluate_segmenter
 
     for e in entries:
         seg = make_segmenter(e.kind, e.path, e.backend_override, threads,
                              score_threshold=EVAL_THRESHOLD[e.kind])
-        report = evaluate_segmenter(seg, annotations, images, e.backend, e.path,
-                                    seg.class_names, box_masks=e.kind == "zoo-detector",
+        report = evaluate_segmenter(seg, annotations, images, e.path,
+                                    box_masks=e.kind == "zoo-detector",
                                     split=split, max_images=max_images)
         e.results["segm"] = report["segm"]
         e.results["bbox"] = report["bbox"]
@@ -216,12 +172,10 @@ def compare(models: Sequence[str], images: Sequence[str], runs: int = 50, warmup
     entries = [ssd_isb_entry(p) for p in model_files(models)]
     entries += peer_entries(peers, pretrained)
     if not entries:
-        raise ValueError("nothing to compare: give --models and/or --peer")
+        raise UsageError("nothing to compare: give --models and/or --peer")
     frames = [read_image(p) for p in images]
-    time_interleaved(entries, frames, runs, warmup, threads, progress)
+    time_entries(entries, frames, runs, warmup, threads, progress)
     if memory:
-        from .memory import measure_memory
-
         for e in entries:
             e.results["memory"] = measure_memory(e.path, images[:5], memory_runs, kind=e.kind,
                                                  backend=e.backend_override, threads=threads)

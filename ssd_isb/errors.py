@@ -1,0 +1,38 @@
+"""The errors ssd-isb raises on purpose (TF-free).
+
+Every one derives from :class:`SSDISBError`, so the ``ssd-isb`` command has one handler: it
+prints the message (one line naming the file or option and the problem) and exits 2. Each also
+keeps the builtin base it always had (``ValueError``, ``RuntimeError``, ...), so code that caught
+those still works.
+"""
+
+from __future__ import annotations
+
+
+class SSDISBError(Exception):
+    """Bad input, a missing extra or an unusable file; the message says which and why."""
+
+
+class UsageError(SSDISBError, ValueError):
+    """An argument is out of range or contradicts another one; the message names it."""
+
+
+class MissingExtraError(SSDISBError, ImportError):
+    """An optional dependency is not installed; the message says which extra brings it."""
+
+
+def require(module: str, extra: str, purpose: str):
+    """Import ``module`` or raise :class:`MissingExtraError` naming the extra to install.
+
+    Args:
+        module: the module to import (``pycocotools``, ``tensorflow``, ...).
+        extra: the ssd-isb extra that installs it (``train``, ``onnx``, ...).
+        purpose: what needs it, e.g. "evaluate" or "a .keras model".
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise MissingExtraError(f"{purpose} needs {module.split('.')[0]}, which is not "
+                                f"installed: pip install 'ssd-isb[{extra}]'") from None

@@ -1,0 +1,87 @@
+"""``ssd-isb benchmark``: per-stage latency, FPS and memory of a model through any backend.
+
+TF-free unless the model is ``.keras``. Every run segments a real image end to end through
+:class:`~ssd_isb.runtime.Segmenter` (preprocess, inference, postprocess with the mask paste);
+after warm-up, each stage's median, p90, min and max over the runs are reported, never asserted.
+The JSON follows DESIGN.md section 2.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Dict, List, Optional, Sequence
+
+from ..errors import UsageError
+from ..files import write_json
+from ..runtime import Segmenter
+from ..runtime.image_io import list_images, read_image
+from ..runtime.protocol import STAGES
+from .host import cpu_model, peak_rss_mb, versions
+from .timing import time_interleaved
+
+__all__ = ["STAGES", "default_images", "run_benchmark", "summary_line"]
+
+
+def default_images() -> List[str]:
+    """Real photos of people from ../shared/data when present (coco_person_val2017)."""
+    from ..config import data_root
+
+    return list_images(os.path.join(data_root(), "coco_person_val2017", "images"), limit=20)
+
+
+def run_benchmark(model: Optional[str] = None, backend: Optional[str] = None,
+                  threads: Optional[int] = None, runs: int = 100, warmup: int = 10, images: Optional[Sequence[str]] = None,
+                  score_threshold: float = 0.5, output: Optional[str] = None) -> Dict:
+    """Time ``runs`` end-to-end segmentations after ``warmup`` ones.
+
+    Args:
+        model: model file (None: the shipped default).
+        backend: backend name (from the file when None).
+        threads: CPU threads.
+        runs: timed runs (images are cycled).
+        warmup: untimed runs first.
+        images: real image paths (default: :func:`default_images`).
+        score_threshold: detections kept (and masks pasted) per image, as an application would.
+        output: write the report here as JSON too.
+
+    Returns:
+        The benchmark report (DESIGN.md section 2 keys).
+    """
+    paths = list(images) if images is not None else default_images()
+    if not paths:
+        raise UsageError("no images to benchmark on (pass --images with a folder of photos)")
+    frames = [read_image(p) for p in paths]
+    started = time.perf_counter()
+    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
+    load_seconds = time.perf_counter() - started
+    timed = time_interleaved([seg], frames, runs, warmup)[0]
+    report = {
+        "model": os.path.abspath(seg.path), "backend": seg.name,
+        "threads": threads, "runs": runs, "warmup": warmup,
+        "input_size": list(seg.input_size), "images": len(paths), **timed,
+        "peak_rss_mb": round(peak_rss_mb(), 1), "model_bytes": os.path.getsize(seg.path),
+        "params": seg.params, "quantization": seg.quantization,
+        "variant": seg.meta.variant, "load_seconds": round(load_seconds, 2),
+        "versions": versions(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
+    }
+    activations = seg.backend.activation_bytes()
+    if activations is not None:
+        report["tflite_activation_bytes_upper_bound"] = activations
+    device_memory = seg.backend.device_memory_mb()
+    if device_memory is not None:
+        report["gpu_memory_used_mb"] = device_memory
+    if output:
+        write_json(output, report)
+    return report
+
+
+def summary_line(report: Dict) -> str:
+    """The one-line human summary ``ssd-isb benchmark`` prints."""
+    lat = report["latency_ms"]
+    return (f"{os.path.basename(report['model'])} [{report['backend']}, "
+            f"{report['threads'] or 'default'} threads, {report['runs']} runs]: total "
+            f"{lat['total']['median']:.1f} ms median (p90 {lat['total']['p90']:.1f}) = "
+            f"{report['fps_median']:.1f} FPS; preprocess {lat['preprocess']['median']:.1f}, "
+            f"inference {lat['inference']['median']:.1f}, postprocess "
+            f"{lat['postprocess']['median']:.1f} ms; peak RSS {report['peak_rss_mb']:.0f} MB")

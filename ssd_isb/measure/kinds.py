@@ -1,0 +1,41 @@
+"""The kinds of model a measurement can open, each as a
+:class:`~ssd_isb.runtime.SegmenterBase` (TF-free unless the model is ``.keras``)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..errors import UsageError
+
+KINDS = ("ssd-isb", "yolov8-seg", "zoo-detector")
+# Per kind: detections kept when timing (what an application keeps) and when scoring AP
+# (everything the model gives, Ultralytics' validation conf).
+APP_THRESHOLD = {"ssd-isb": 0.5, "yolov8-seg": 0.25, "zoo-detector": 0.5}
+EVAL_THRESHOLD = {"ssd-isb": 0.0, "yolov8-seg": 0.001, "zoo-detector": 0.0}
+
+
+def make_segmenter(kind: str, path: str, backend: Optional[str] = None,
+                   threads: Optional[int] = None, score_threshold: Optional[float] = None):
+    """Open ``path`` as a segmenter of ``kind`` (see :data:`KINDS`).
+
+    Args:
+        kind: "ssd-isb" (any of our model files), "yolov8-seg" or "zoo-detector".
+        path: the model file.
+        backend: backend of an SSD-ISB model (from the file when None).
+        threads: CPU threads.
+        score_threshold: detections kept (default: :data:`APP_THRESHOLD` of the kind).
+    """
+    if kind not in KINDS:
+        raise UsageError(f"unknown model kind {kind!r} (one of {', '.join(KINDS)})")
+    threshold = APP_THRESHOLD[kind] if score_threshold is None else score_threshold
+    if kind == "ssd-isb":
+        from ..runtime import Segmenter
+
+        return Segmenter(path, backend=backend, threads=threads, score_threshold=threshold)
+    if kind == "yolov8-seg":
+        from ..peers import YoloV8Seg
+
+        return YoloV8Seg(path, threads=threads, score_threshold=threshold)
+    from ..peers import ZooBoxDetector
+
+    return ZooBoxDetector(path, threads=threads, score_threshold=threshold)
