@@ -2,15 +2,17 @@
 """Build a TensorRT engine from an SSD-ISB ONNX export (run it on the device that will use it).
 
 Standalone: imports tensorrt, numpy and OpenCV (through ssd_isb's TF-free modules), never
-TensorFlow. Writes ``M.engine`` and its sidecar ``M.engine.json``.
+TensorFlow. Writes ``M.engine`` and its sidecar ``M.engine.json``; a two-stage export (the
+default) becomes two engines, the detect stage ``M.engine`` and the branch stage
+``M.isb.engine`` with an optimization profile over the number of crops (the sidecar names it).
 
     python convert/build_engine.py --onnx model.onnx --engine model.engine --precision fp16
     python convert/build_engine.py --onnx model.onnx --engine model.engine --precision int8 \\
         --calib-images images/ --calib-cache model.calib
     python convert/build_engine.py --onnx model.onnx --check     # no TensorRT needed
 
-``--check`` validates the ONNX (onnx checker, TensorRT op support, static shapes, polygraphy
-when installed) and prints its inputs and outputs.
+``--check`` validates the ONNX (onnx checker, TensorRT op support, static shapes except the
+branch inputs' number of crops, polygraphy when installed) and prints its inputs and outputs.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from ssd_isb.metadata import write_sidecar  # noqa: E402
 from ssd_isb.runtime.image_io import list_images  # noqa: E402  (TF-free)
 from ssd_isb.tensorrt import (CalibratorCore, ImageBatcher, engine_metadata,  # noqa: E402
                               make_entropy_calibrator, tensorrt_available)
+from ssd_isb.tensorrt.engine import TensorRTError  # noqa: E402
+from ssd_isb.tensorrt.stages import (branch_engine_path, branch_profile,  # noqa: E402
+                                     split_two_stage)
 
 log = logging.getLogger("build_engine")
 
@@ -45,7 +50,8 @@ def check_onnx(path: str) -> int:
         for v in values:
             dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
                     for d in v.type.tensor_type.shape.dim]
-            if any(not isinstance(d, int) or d <= 0 for d in dims):
+            crops = isinstance(dims[0], str) and dims[0].startswith("K_")  # branch batch
+            if any(not isinstance(d, int) or d <= 0 for d in dims[1 if crops else 0:]):
                 problems.append(f"{kind} {v.name} has a dynamic shape {dims}")
             log.info("%-6s %s: %s %s", kind, v.name, dims,
                      onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type))
@@ -62,30 +68,53 @@ def check_onnx(path: str) -> int:
     return 0 if not problems else 1
 
 
-def build(args) -> int:
+def build_one(onnx_path: str, engine_path: str, precision: str, args, profile=None) -> list:
+    """One engine from one ONNX file; returns its I/O lines."""
     from ssd_isb.tensorrt.engine import EngineBuilder
 
     builder = EngineBuilder(args.workspace, args.verbose)
-    io_lines = builder.create_network(args.onnx)
+    io_lines = builder.create_network(onnx_path)
+    if profile is not None:
+        builder.add_profile(profile(builder.input_shapes()))
     calibrator = None
-    if args.precision == "int8":
+    if precision == "int8":
         batcher = None
         if args.calib_images:
             shape = [int(d) for d in builder.network.get_input(0).shape]
             batcher = ImageBatcher(list_images(args.calib_images), shape, args.calib_batches)
         elif not (args.calib_cache and os.path.exists(args.calib_cache)):
-            log.error("int8 needs --calib-images or an existing --calib-cache")
-            return 2
+            raise TensorRTError("int8 needs --calib-images or an existing --calib-cache")
         from ssd_isb.tensorrt.cuda import DeviceBuffer
 
         shape = [int(d) for d in builder.network.get_input(0).shape]
         device = DeviceBuffer(4 * int(np.prod(shape)))
         calibrator = make_entropy_calibrator(
             CalibratorCore(batcher, args.calib_cache, device.copy_from_host))
-    builder.build(args.engine, args.precision, calibrator, args.timing_cache)
+    builder.build(engine_path, precision, calibrator, args.timing_cache)
+    return io_lines
+
+
+def build(args) -> int:
+    import tempfile
+
     import tensorrt as trt
 
     meta = engine_metadata(args.onnx, args.precision, trt.__version__)
+    if not meta.two_stage:
+        io_lines = build_one(args.onnx, args.engine, args.precision, args)
+    else:
+        # Two engines: the detect stage (int8-calibrated on images like the single graph) and
+        # the branch stage with one profile over the number of crops. Its inputs are feature
+        # crops, not images, so int8 would need a calibrator of crops: it is built in fp16.
+        with tempfile.TemporaryDirectory() as tmp:
+            detect_onnx, branch_onnx = split_two_stage(args.onnx, meta, tmp)
+            branches = branch_engine_path(args.engine)
+            io_lines = build_one(detect_onnx, args.engine, args.precision, args)
+            io_lines += build_one(branch_onnx, branches,
+                                  "fp16" if args.precision == "int8" else args.precision, args,
+                                  profile=lambda shapes: branch_profile(shapes,
+                                                                        meta.max_detections))
+        meta.stage_files = {"branches": os.path.basename(branches)}
     meta.config["tensorrt"]["io"] = io_lines
     log.info("wrote %s", write_sidecar(args.engine, meta))
     return 0

@@ -89,7 +89,8 @@ def cmd_export(args) -> str:
 
     report = export_model(load_config(args.config) if args.config else None, args.weights,
                           args.format, args.quantize, args.output, args.calibration,
-                          args.calibration_images, args.integer_io, args.check_images)
+                          args.calibration_images, args.integer_io, args.check_images,
+                          graph=args.graph, max_detections=args.max_detections)
     return "\n".join(report_lines(report))
 
 
@@ -229,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-images", type=int, default=200, help="int8 calibration images")
     p.add_argument("--integer-io", action="store_true", help="int8: uint8 image input")
     p.add_argument("--check-images", type=int, default=16, help="images to compare with Keras")
+    p.add_argument("--graph", choices=["two_stage", "single"], default="two_stage",
+                   help="detect + branch stages (every person gets a mask), or one graph")
+    p.add_argument("--max-detections", type=int, help="two-stage NMS cap (default: config's)")
     p.add_argument("--output", required=True, help="model file to write (sidecar beside it)")
 
     p = command("benchmark", cmd_benchmark, "per-stage latency, FPS and memory of a model")

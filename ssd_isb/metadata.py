@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 
 from .errors import SSDISBError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the two-stage graph (graph, branches, skip_steps, grid, stage_files)
 OUTPUT_NAMES = ("boxes", "scores", "classes", "count", "masks", "mask_windows")
 
 
@@ -42,12 +42,19 @@ class ModelMetadata:
     mask_threshold_logit: float = 0.0
     params: Optional[int] = None
     config: Optional[dict] = None
+    # "two_stage": a detect stage and one stage per branch (ssd_isb.stages); "single": one
+    # graph with the six heads of OUTPUT_NAMES (files of format 1 are all single).
+    graph: str = "single"
+    branches: Optional[List[dict]] = None  # name, shape, mode, pool of each branch, in order
+    skip_steps: Optional[int] = None  # FCN skip steps: how many feature maps a branch crops
+    grid: Optional[List[int]] = None  # the stride-32 grid (rows, cols)
+    stage_files: Optional[Dict[str, str]] = None  # stages in other files (TensorRT engines)
     format_version: int = FORMAT_VERSION
 
     @classmethod
     def from_config(cls, cfg, **overrides) -> "ModelMetadata":
         """Metadata of a model built from a :class:`~ssd_isb.config.Config`."""
-        from .branches import native_mask_size
+        from .branches import branch_specs, native_mask_size
 
         overrides.setdefault("mask_size", native_mask_size(cfg.isb))
         values = dict(name=cfg.name, variant=cfg.isb.variant,
@@ -55,9 +62,24 @@ class ModelMetadata:
                       class_names=list(cfg.model.class_names),
                       max_detections=cfg.postprocess.max_detections,
                       mask_threshold_logit=cfg.postprocess.mask_threshold_logit,
-                      config=cfg.to_dict())
+                      config=cfg.to_dict(), skip_steps=cfg.isb.skip_steps,
+                      grid=list(cfg.model.grid),
+                      branches=[{"name": s.name, "shape": list(s.shape), "mode": s.mode,
+                                 "pool": s.pool} for s in branch_specs(cfg.isb)])
         values.update(overrides)
         return cls(**values)
+
+    @property
+    def two_stage(self) -> bool:
+        """Whether the model is the two-stage graph (see :mod:`ssd_isb.stages`)."""
+        return self.graph == "two_stage"
+
+    def branch_specs(self):
+        """The branches as :class:`~ssd_isb.branches.BranchSpec` (two-stage models)."""
+        from .branches import BranchSpec
+
+        return [BranchSpec(tuple(b["shape"]), b["mode"], int(b.get("pool", 1)))
+                for b in self.branches or []]
 
     @property
     def precision(self) -> str:
@@ -106,6 +128,9 @@ def read_sidecar(model_path: str) -> ModelMetadata:
     missing = sorted(required - set(data))
     if missing:
         raise MetadataError(f"{path}: metadata lacks {', '.join(missing)}")
+    if data.get("graph", "single") == "two_stage" and not all(
+            data.get(k) is not None for k in ("branches", "skip_steps", "grid")):
+        raise MetadataError(f"{path}: a two-stage model needs branches, skip_steps and grid")
     return ModelMetadata(**{k: v for k, v in data.items() if k in known})
 
 

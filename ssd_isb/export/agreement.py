@@ -7,16 +7,20 @@ from typing import Callable, Dict, Iterable
 import numpy as np
 
 from ..runtime.boxes import iou_matrix
-from ..runtime.segmenter import decode_outputs
+from ..runtime.result import Segmentation
+
+# model input [1, H, W, 3], score threshold -> the Segmentation at H x W
+SegmentFn = Callable[[np.ndarray, float], Segmentation]
 
 # An export "agrees" when this fraction of the reference's confident detections is found
 # (box IoU > 0.5) and their masks overlap this much on average.
 TOLERANCES = {"none": (0.97, 0.97), "fp16": (0.90, 0.90)}
 
 
-def compare(reference: Callable[[np.ndarray], Dict], exported: Callable[[np.ndarray], Dict],
-            inputs: Iterable[np.ndarray], class_names, score_threshold: float = 0.3) -> Dict:
-    """Run both on the same inputs and measure the agreement.
+def compare(reference: SegmentFn, exported: SegmentFn, inputs: Iterable[np.ndarray],
+            score_threshold: float = 0.3) -> Dict:
+    """Run both on the same inputs and measure the agreement (the export keeps detections
+    down to 0.8 x the threshold, so a score that moved slightly still finds its match).
 
     Returns:
         ``images``, ``reference_detections``, ``matched`` (fraction), ``box_iou``,
@@ -27,9 +31,8 @@ def compare(reference: Callable[[np.ndarray], Dict], exported: Callable[[np.ndar
     images = 0
     for x in inputs:
         images += 1
-        size = x.shape[1:3]
-        a = decode_outputs(reference(x), size, class_names, score_threshold)
-        b = decode_outputs(exported(x), size, class_names, score_threshold * 0.8)
+        a = reference(x, score_threshold)
+        b = exported(x, score_threshold * 0.8)
         ref_n += len(a)
         if not len(a) or not len(b):
             continue
@@ -57,3 +60,20 @@ def within_tolerance(result: Dict, quantization: str) -> bool:
         return True
     matched, mask = TOLERANCES[quantization]
     return result["matched"] >= matched and result["mask_iou"] >= mask
+
+
+def single_graph(run: Callable[[np.ndarray], Dict], class_names) -> SegmentFn:
+    """A single graph's raw outputs (``run``: model input -> the six heads) as a SegmentFn."""
+    from ..runtime.segmenter import decode_outputs
+
+    return lambda x, t: decode_outputs(run(x), x.shape[1:3], class_names, t)
+
+
+def two_stage(detect: Callable[[np.ndarray], Dict], run_branch, stage, class_names
+              ) -> SegmentFn:
+    """Two stages (detect, then ``stage``, a :class:`~ssd_isb.runtime.mask_stage.MaskStage`,
+    calling ``run_branch``) as a SegmentFn."""
+    from ..runtime.segmenter import decode_stages
+
+    return lambda x, t: decode_stages(stage(detect(x), run_branch, t), x.shape[1:3],
+                                      class_names)

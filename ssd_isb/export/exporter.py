@@ -19,7 +19,8 @@ import numpy as np
 
 from ..config import Config
 from ..metadata import ModelMetadata, write_sidecar
-from .agreement import compare, within_tolerance
+from ..stages import DETECT, GRAPHS
+from .agreement import compare, single_graph, two_stage, within_tolerance
 from .calibration import calibration_paths, model_inputs
 from .formats import ExportError, ExportFormat, Quantization
 
@@ -33,12 +34,20 @@ def load_for_export(cfg: Config, weights: str):
     if not os.path.exists(weights):
         raise ExportError(f"{weights}: no such weights file")
     if weights.endswith(".keras"):
-        model = load_model(weights)
+        saved = load_model(weights)
         expected = tuple(cfg.model.input_size)
-        if tuple(model.input_shape[1:3]) != expected:
-            raise ExportError(f"{weights}: input {model.input_shape[1:3]} does not match the "
+        if tuple(saved.input_shape[1:3]) != expected:
+            raise ExportError(f"{weights}: input {saved.input_shape[1:3]} does not match the "
                               f"config's {expected}")
-        return model
+        # Rebuilt from the config with the saved weights, so an older file exports with
+        # today's graph (its layers' weights are the same; the ops around them may improve).
+        net = SSDISB(cfg)
+        try:
+            net.inference_model.set_weights(saved.get_weights())
+        except ValueError as err:
+            raise ExportError(f"{weights}: its weights do not fit config {cfg.name} "
+                              f"({str(err).splitlines()[0]})") from None
+        return net.inference_model
     if weights.endswith(".weights.h5"):
         net = SSDISB(cfg)
         try:
@@ -56,7 +65,8 @@ def load_for_export(cfg: Config, weights: str):
 def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
                  quantization: Quantization, output: str, calibration: Optional[str] = None,
                  calibration_images: int = 200, integer_io: bool = False,
-                 check_images: int = 16, check: bool = True) -> Dict:
+                 check_images: int = 16, check: bool = True, graph: str = "two_stage",
+                 max_detections: Optional[int] = None) -> Dict:
     """Export and check one model; returns a report (paths, sizes, I/O, agreement).
 
     Args:
@@ -72,6 +82,10 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
         integer_io: int8 with a uint8 image input.
         check_images: real images the export is compared with Keras on (0: no check).
         check: run the comparison at all.
+        graph: "two_stage" (a detect stage and a branch stage per branch, run with the
+            runtime's crops in between: every detection gets its mask) or "single" (one
+            self-contained graph with fixed branch slots).
+        max_detections: NMS cap of the detect stage (default: the config's).
     """
     from ..metadata import model_config
 
@@ -80,9 +94,12 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
     elif cfg is None:
         raise ExportError(f"{weights}: detector weights need --config (a .keras model carries "
                           f"its own)")
+    if graph not in GRAPHS:
+        raise ExportError(f"--graph {graph}: expected one of {', '.join(GRAPHS)}")
+    if graph == "single" and max_detections:
+        raise ExportError("--max-detections sets the two-stage detect stage's NMS cap; the "
+                          "single graph keeps the model's")
     import tensorflow as tf
-
-    from .saved_model import to_saved_model
 
     fmt, quantization = ExportFormat(fmt), Quantization(quantization)
     if fmt != ExportFormat.TFLITE and quantization != Quantization.NONE:
@@ -101,9 +118,26 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
     size = tuple(cfg.model.input_size)
     os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
     report: Dict = {"format": fmt.value, "quantization": quantization.value, "output": output,
-                    "seconds": seconds}
+                    "graph": graph, "seconds": seconds}
+    two = graph == "two_stage"
+    if two:
+        from .stages import KerasStages, stage_models
+
+        detect, branches, specs = stage_models(model, cfg, max_detections)
+        keras_stages = KerasStages(detect, branches)
+        cap = int(detect.outputs[1].shape[-1])  # the scores head: [1, N]
+    else:
+        cap = cfg.postprocess.max_detections
     with tempfile.TemporaryDirectory() as tmp:
-        saved = to_saved_model(model, os.path.join(tmp, "saved_model"))
+        saved = os.path.join(tmp, "saved_model")
+        if two:
+            from .stages import write_saved_model
+
+            write_saved_model(detect, branches, saved, combined=fmt == ExportFormat.ONNX)
+        else:
+            from .saved_model import to_saved_model
+
+            to_saved_model(model, saved)
         lap("saved_model")
         if fmt == ExportFormat.SAVED_MODEL:
             if os.path.exists(output):
@@ -116,8 +150,17 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
             if quantization == Quantization.INT8:
                 paths = calibration_paths(cfg, calibration, calibration_images)
                 report["calibration_images"] = len(paths)
-                representative = lambda: model_inputs(paths, size)  # noqa: E731
-            content = to_tflite(saved, quantization, representative, integer_io)
+                if two:
+                    from .stages import representative_samples
+
+                    samples = representative_samples(
+                        keras_stages.detect, model_inputs(paths, size), specs,
+                        cfg.model.grid, cfg.isb.skip_steps)
+                    representative = lambda: iter(samples)  # noqa: E731
+                else:
+                    representative = lambda: ([x] for x in model_inputs(paths, size))  # noqa
+            keys = [DETECT] + [s.name for s in specs] if two else None
+            content = to_tflite(saved, quantization, representative, integer_io, keys)
             ops = op_names(content)
             bad = sorted(o for o in ops if o == "CUSTOM" or o.startswith("Flex"))
             if bad:
@@ -130,12 +173,13 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
         else:
             from .onnx_export import to_onnx
 
-            to_onnx(saved, output, (1,) + size + (3,))
+            to_onnx(saved, output, (1,) + size + (3,),
+                    signature="combined" if two else "serving_default")
         lap(fmt.value)
     params = int(model.count_params())
     meta = ModelMetadata.from_config(
         cfg, backend_format=fmt.value, quantization=quantization.value, params=params,
-        input_dtype="uint8" if integer_io else "float32")
+        input_dtype="uint8" if integer_io else "float32", graph=graph, max_detections=cap)
     report["sidecar"] = write_sidecar(output, meta)
     report["bytes"] = _size(output)
     report["params"] = params
@@ -150,10 +194,20 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
             paths = calibration_paths(cfg, calibration, check_images, seed=1,
                                       side="val" if cfg.data.val and not calibration
                                       else "train")
-            fn = tf.function(lambda x: model(x, training=False))
-            reference = lambda x: {k: np.asarray(v) for k, v in fn(x).items()}  # noqa: E731
-            result = compare(reference, backend.run, model_inputs(paths, size),
-                             cfg.model.class_names)
+            names = cfg.model.class_names
+            if two:
+                from ..runtime.mask_stage import MaskStage
+
+                stage = MaskStage(specs, cfg.model.grid, cfg.isb.skip_steps)
+                reference = two_stage(keras_stages.detect, keras_stages.run_branch, stage,
+                                      names)
+                exported = two_stage(backend.detect, backend.run_branch, stage, names)
+            else:
+                fn = tf.function(lambda x: model(x, training=False))
+                reference = single_graph(
+                    lambda x: {k: np.asarray(v) for k, v in fn(x).items()}, names)
+                exported = single_graph(backend.run, names)
+            result = compare(reference, exported, model_inputs(paths, size))
             report["agreement"] = result
             lap("agreement")
             if not within_tolerance(result, quantization.value):
@@ -174,7 +228,8 @@ def _size(path: str) -> int:
 def report_lines(report: Dict) -> list:
     """What ``ssd-isb export`` prints: the file written, stage seconds and the agreement."""
     lines = [f"wrote {report['output']} ({report['bytes'] / 1e6:.2f} MB, {report['format']}, "
-             f"{report['quantization']}) and {report['sidecar']}",
+             f"{report['quantization']}, {report['graph'].replace('_', '-')} graph) and "
+             f"{report['sidecar']}",
              "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report["seconds"].items())]
     a = report.get("agreement")
     if a:

@@ -42,12 +42,14 @@ CONSTANT_INPUTS = {"TopK": [1], "CumSum": [1], "NonMaxSuppression": [2, 3, 4],
 _FLOAT_TYPES = {1, 10}  # onnx.TensorProto.FLOAT, FLOAT16
 
 
-def convert_saved_model(saved_model: str, output: str, opset: int = OPSET) -> str:
-    """Run tf2onnx on a SavedModel (in a subprocess: it mutates TensorFlow's global state)."""
+def convert_saved_model(saved_model: str, output: str, opset: int = OPSET,
+                        signature: str = "serving_default") -> str:
+    """Run tf2onnx on one signature of a SavedModel (in a subprocess: it mutates TensorFlow's
+    global state)."""
     if opset > 18:
         raise ExportError(f"opset {opset}: tf2onnx 1.17 writes opset <= 18")
     cmd = [sys.executable, "-m", "tf2onnx.convert", "--saved-model", saved_model,
-           "--output", output, "--opset", str(opset)]
+           "--output", output, "--opset", str(opset), "--signature_def", signature]
     res = subprocess.run(cmd, capture_output=True, text=True,
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if res.returncode != 0 or not os.path.exists(output):
@@ -57,13 +59,22 @@ def convert_saved_model(saved_model: str, output: str, opset: int = OPSET) -> st
 
 
 def finalize(path: str, input_shape) -> "onnx.ModelProto":  # noqa: F821
-    """Static input shape, explicit Resize sizes, folded constants; saves over ``path``."""
+    """Static image shape, explicit Resize sizes, folded constants; saves over ``path``.
+
+    A two-stage graph keeps one dynamic dimension per branch, named ``K_<branch>``: the number
+    of crops (people) that branch gets, on its crop inputs and its logits output.
+    """
     import onnx
     import onnx_graphsurgeon as gs
 
     model = onnx.load(path)
     graph = gs.import_onnx(model)
-    graph.inputs[0].shape = list(input_shape)
+    image = next((t for t in graph.inputs if t.name == "image"), graph.inputs[0])
+    image.shape = list(input_shape)
+    for t in graph.inputs + graph.outputs:
+        for suffix in ("_crop32", "_crop16", "_crop8", "_logits"):
+            if t.name.endswith(suffix) and t.shape:
+                t.shape = [f"K_{t.name[:-len(suffix)].lower()}"] + list(t.shape[1:])
     graph.fold_constants().cleanup()
     # Input shapes are reliable after inference; Resize outputs are not (floor(12 * 40/12)).
     graph = gs.import_onnx(onnx.shape_inference.infer_shapes(gs.export_onnx(graph)))
@@ -117,11 +128,12 @@ def tensorrt_issues(model) -> List[str]:
 
 
 def to_onnx(saved_model: str, output: str, input_shape, opset: int = OPSET,
-            require_tensorrt: bool = True):
-    """Full ONNX export; raises :class:`ExportError` listing TensorRT issues if any."""
+            require_tensorrt: bool = True, signature: str = "serving_default"):
+    """Full ONNX export of one signature; raises :class:`ExportError` listing TensorRT issues
+    if any."""
     with tempfile.TemporaryDirectory() as tmp:
         raw = os.path.join(tmp, "raw.onnx")
-        convert_saved_model(saved_model, raw, opset)
+        convert_saved_model(saved_model, raw, opset, signature)
         model = finalize(raw, input_shape)
         issues = tensorrt_issues(model)
         if issues and require_tensorrt:

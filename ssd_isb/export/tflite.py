@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Optional
+from typing import Callable, Iterable, List, Optional
 
-import numpy as np
 import tensorflow as tf
 
 from .formats import ExportError, Quantization
@@ -15,20 +14,24 @@ _FLEX_OP = re.compile(r"'(tf\.[A-Za-z0-9_]+)' op is neither a custom op nor a fl
 
 
 def to_tflite(saved_model: str, quantization: Quantization = Quantization.NONE,
-              representative: Optional[Callable[[], Iterable[np.ndarray]]] = None,
-              integer_io: bool = False) -> bytes:
+              representative: Optional[Callable[[], Iterable]] = None,
+              integer_io: bool = False, signature_keys: Optional[List[str]] = None) -> bytes:
     """Convert a SavedModel; fail naming the first non-builtin op.
 
     Args:
         saved_model: folder from :func:`~ssd_isb.export.saved_model.to_saved_model`.
         quantization: none, fp16 or int8.
-        representative: for int8, yields float32 [1, H, W, 3] RGB images in [0, 255].
+        representative: for int8, yields the calibration samples: ``[image]`` lists (one
+            signature), or ``(signature key, {input name: array})`` tuples (several).
         integer_io: int8 only: take a uint8 image input (outputs stay float / int32 heads).
+        signature_keys: the SavedModel signatures to convert (default: serving_default); the
+            flatbuffer keeps one signature each.
 
     Returns:
         The flatbuffer.
     """
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model,
+                                                         signature_keys=signature_keys)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if quantization == Quantization.FP16:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -37,7 +40,7 @@ def to_tflite(saved_model: str, quantization: Quantization = Quantization.NONE,
         if representative is None:
             raise ExportError("int8 needs representative images (--calibration or data.train)")
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([x] for x in representative())
+        converter.representative_dataset = representative
         # int8 kernels wherever they exist; NMS and the box decoding keep float builtins.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]

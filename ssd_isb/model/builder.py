@@ -175,7 +175,8 @@ def build_inference_model(cfg: Config, detector: Optional[keras.Model] = None,
     boxes, scores, classes, count = build_postprocess(cfg)(d["box_encodings"],
                                                            d["class_logits"])
     win = BoxWindows(m.grid, name="windows")(boxes, classes)
-    branches = mask_head({"features": [d["stride32"], d["stride16"], d["stride8"]], **win})
+    branches = mask_head({"features": [d["stride32"], d["stride16"], d["stride8"]], **win},
+                         project_first=True)
     masks, mask_windows = build_instance_masks(cfg)(
         {"logits": [b.logits for b in branches], "ranks": [b.rank for b in branches],
          "windows": win["windows"], "valid": win["valid"], "classes": classes})

@@ -3,7 +3,8 @@
 No RoIAlign and no ``crop_and_resize`` (Flex ops in TFLite, a Loop in ONNX): a crop is one
 ``tf.gather`` of flat pixel indices, which stays a builtin op in TFLite fp32/fp16/int8. Resizing
 branches sample the window bilinearly with four such gathers (half-pixel centres, clamped to the
-window); a window already of the target shape reads exactly its cells.
+window, at the sample positions of :func:`ssd_isb.runtime.crops.resize_samples`); a window
+already of the target shape reads exactly its cells.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import tensorflow as tf
+
+from ..runtime.crops import resize_samples
+from .graph_ops import ops
 
 
 def _flat_index(batch_index, ys, xs, height: int, width: int):
@@ -50,22 +54,9 @@ def crop_windows(feature, windows, batch_index, out_shape: Sequence[int], level:
 
     wh = windows[:, 2] * level
     ww = windows[:, 3] * level
-
-    def axis_samples(start, size, count):
-        # Half-pixel centres: sample i of count lies at (i + .5) * size / count - .5 from start,
-        # i.e. at num / den with num = (2i + 1) * size - count and den = 2 * count. Indices are
-        # whole-number int32 arithmetic: float positions would be stored in int8 by a
-        # full-integer export, and a position of 3 read back as 2.98 floors to the wrong cell.
-        den = 2 * count
-        num = (2 * tf.range(count, dtype=tf.int32)[None, :] + 1) * size[:, None] - count
-        num = tf.clip_by_value(num, 0, (size[:, None] - 1) * den)
-        lo_i = num // den
-        frac = tf.cast(num - lo_i * den, tf.float32) * (1.0 / den)
-        hi_i = tf.minimum(lo_i + 1, size[:, None] - 1)
-        return start[:, None] + lo_i, start[:, None] + hi_i, frac
-
-    ylo, yhi, fy = axis_samples(y0, wh, ty)
-    xlo, xhi, fx = axis_samples(x0, ww, tx)
+    # The sample positions are the runtime's (numpy two-stage crops): one recipe for both.
+    ylo, yhi, fy = resize_samples(y0, wh, ty, xp=ops)
+    xlo, xhi, fx = resize_samples(x0, ww, tx, xp=ops)
     fy = fy[:, :, None, None]
     fx = fx[:, None, :, None]
     top = ((1.0 - fx) * tf.gather(flat, _flat_index(batch_index, ylo, xlo, height, width))

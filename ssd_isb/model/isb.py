@@ -68,11 +68,14 @@ class ISBBranch(keras.layers.Layer):
         self.score.build((k, h, w, channels))
         self.built = True
 
-    def call(self, crops):
+    def call(self, crops, projected: bool = False):
+        """Logits of the crops; ``projected``: the skip crops already went through this
+        branch's skip 1x1 convs (taken from projected maps, see ``MaskHead.call``)."""
         crops = list(crops)
         x = self.separable(crops[0])
         for i in range(self.steps):
-            x = keras.ops.relu6(self.upsample[i](x) + self.skip[i](crops[i + 1]))
+            skip = crops[i + 1] if projected else self.skip[i](crops[i + 1])
+            x = keras.ops.relu6(self.upsample[i](x) + skip)
         return self.score(x)
 
     def compute_output_shape(self, input_shape):

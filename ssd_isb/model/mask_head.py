@@ -104,13 +104,19 @@ class MaskHead(keras.layers.Layer):
             branch.build(shapes)
         self.built = True
 
-    def call(self, inputs, boxes_per_branch: Optional[int] = None) -> List[BranchOutput]:
+    def call(self, inputs, boxes_per_branch: Optional[int] = None,
+             project_first: bool = False) -> List[BranchOutput]:
         """Run every branch.
 
         Args:
             inputs: dict with ``features`` [stride-32, stride-16, stride-8 maps], ``windows``
                 int32 [N, 4] (y0, x0, h, w) cells, ``batch_index`` int32 [N], ``valid`` bool [N].
             boxes_per_branch: slots per branch for this call (default: the layer's cap).
+            project_first: apply each branch's skip 1x1 convs to the whole stride-16/8 maps
+                and crop the 32-channel results (the single inference graph). A 1x1 conv and a
+                crop, or a bilinear resample whose weights sum to one, commute, so the logits
+                are the same while the crops carry 32 channels instead of hundreds. Not for
+                crop-and-pool branches: a max-pool does not commute with a conv.
 
         Returns:
             One :class:`BranchOutput` per branch, in config order.
@@ -132,15 +138,18 @@ class MaskHead(keras.layers.Layer):
                 slot_windows = tf.where(slot_valid[:, None], slot_windows,
                                         tf.constant([[0, 0, spec.shape[0], spec.shape[1]]]))
             crop_shape = (spec.shape[0] * spec.pool, spec.shape[1] * spec.pool)
+            projected = project_first and spec.pool == 1
+            sources = [maps[0]] + [branch.skip[i](maps[i + 1]) if projected else maps[i + 1]
+                                   for i in range(self.steps)]
             crops = []
             for i in range(self.steps + 1):
-                crop = crop_windows(maps[i], slot_windows, slot_batch, crop_shape, LEVELS[i],
-                                    resize=spec.resizes)
+                crop = crop_windows(sources[i], slot_windows, slot_batch, crop_shape,
+                                    LEVELS[i], resize=spec.resizes)
                 if spec.pool > 1:
                     crop = tf.nn.max_pool2d(crop, spec.pool, spec.pool, "VALID")
                 crops.append(crop)
-            outputs.append(BranchOutput(branch(crops), slot_index, slot_valid, rank,
-                                        slot_windows))
+            outputs.append(BranchOutput(branch(crops, projected=projected), slot_index,
+                                        slot_valid, rank, slot_windows))
         return outputs
 
     def get_config(self):
@@ -202,8 +211,8 @@ class InstanceMasks(keras.layers.Layer):
         has_mask = (index >= 0) & valid
         index = tf.where(has_mask, index, offset)
         masks = tf.gather(tf.concat(stacked, axis=0), index)
-        if num_classes == 1:
-            masks = masks[..., 0]
+        if num_classes == 1:  # a reshape: a [..., 0] slice is a costly STRIDED_SLICE in TFLite
+            masks = tf.reshape(masks, [n, size, size])
         else:
             onehot = tf.one_hot(tf.maximum(classes - 1, 0), num_classes, dtype=masks.dtype)
             masks = tf.reduce_sum(masks * onehot[:, None, None, :], axis=-1)

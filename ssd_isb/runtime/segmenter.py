@@ -9,6 +9,7 @@ import numpy as np
 from .backends import load_backend
 from .boxes import normalized_to_pixels
 from .image_io import model_input
+from .mask_stage import MaskStage, StageOutput
 from .paste import paste_masks
 from .protocol import SegmenterBase
 from .result import Segmentation
@@ -16,6 +17,11 @@ from .result import Segmentation
 
 class Segmenter(SegmenterBase):
     """Segment the people in images with any exported SSD-ISB model.
+
+    A two-stage model runs its detect stage, then each branch once on the crops of the people
+    it takes (:class:`~ssd_isb.runtime.mask_stage.MaskStage`): every detection at or above
+    ``score_threshold`` gets its mask, and the time follows the number of people. A single-graph
+    model runs its one graph (fixed branch slots).
 
     Args:
         model: ``.keras``, ``.tflite``, ``.onnx`` or ``.engine`` file (with its ``.json``
@@ -50,16 +56,37 @@ class Segmenter(SegmenterBase):
         self.score_threshold = float(score_threshold)
         self.mask_threshold = (self.meta.mask_threshold_logit if mask_threshold is None
                                else float(mask_threshold))
+        self.mask_stage = MaskStage(self.meta.branch_specs(), self.meta.grid,
+                                    self.meta.skip_steps) if self.backend.two_stage else None
 
     def preprocess(self, pixels: np.ndarray, color: str):
         return model_input(pixels, self.input_size, color), None
 
-    def infer(self, x: np.ndarray) -> Dict[str, np.ndarray]:
-        return self.backend.run(x)
+    def infer(self, x: np.ndarray):
+        if self.mask_stage is None:
+            return self.backend.run(x)
+        return self.mask_stage(self.backend.detect(x), self.backend.run_branch,
+                               self.score_threshold)
 
-    def decode(self, raw: Dict[str, np.ndarray], image_size, context=None) -> Segmentation:
+    def decode(self, raw, image_size, context=None) -> Segmentation:
+        if isinstance(raw, StageOutput):
+            return decode_stages(raw, image_size, self.class_names, self.mask_threshold)
         return decode_outputs(raw, image_size, self.class_names, self.score_threshold,
                               self.mask_threshold)
+
+
+def decode_stages(out: StageOutput, image_size, class_names,
+                  mask_threshold: float = 0.0) -> Segmentation:
+    """The two stages' output -> a :class:`Segmentation` at ``image_size`` (H, W): each mask's
+    logits resized straight from the branch's resolution onto its window."""
+    height, width = int(image_size[0]), int(image_size[1])
+    has_mask = (out.windows[:, 2] > out.windows[:, 0]) & (out.windows[:, 3] > out.windows[:, 1])
+    return Segmentation(boxes=normalized_to_pixels(out.boxes, (height, width)),
+                        scores=out.scores, class_ids=out.classes,
+                        masks=paste_masks(out.logits, out.windows, (height, width),
+                                          mask_threshold),
+                        has_mask=has_mask, image_size=(height, width),
+                        class_names=list(class_names))
 
 
 def decode_outputs(raw: Dict[str, np.ndarray], image_size, class_names,

@@ -78,6 +78,20 @@ class EngineBuilder:
             log.info("%s", line)
         return lines
 
+    def input_shapes(self) -> Dict[str, list]:
+        """Every network input's shape (-1 where it is dynamic)."""
+        return {self.network.get_input(i).name: list(self.network.get_input(i).shape)
+                for i in range(self.network.num_inputs)}
+
+    def add_profile(self, shapes: Dict[str, tuple]) -> None:
+        """One optimization profile: (min, opt, max) shape per dynamic input (the branch
+        stage's number of crops)."""
+        profile = self.builder.create_optimization_profile()
+        for name, (lo, opt, hi) in shapes.items():
+            profile.set_shape(name, lo, opt, hi)
+            log.info("profile %s: min %s opt %s max %s", name, list(lo), list(opt), list(hi))
+        self.config.add_optimization_profile(profile)
+
     def build(self, engine_path: str, precision: str = "fp16", calibrator=None,
               timing_cache: Optional[str] = None) -> str:
         """Build and write ``engine_path``; int8 needs ``calibrator``."""
@@ -116,10 +130,15 @@ class EngineBuilder:
 
 
 class EngineRunner:
-    """Deserialize an engine and run it on host arrays."""
+    """Deserialize an engine and run it on host arrays.
+
+    Inputs with a dynamic first dimension (the branch stage) get device buffers for their
+    profile's maximum; each call sets the shapes it feeds, and an input left out of a call is
+    set to the profile minimum and not copied (its outputs are not read back).
+    """
 
     def __init__(self, engine_path: str):
-        from .cuda import DeviceBuffer, create_stream
+        from .cuda import create_stream
 
         trt = _trt()
         self.trt = trt
@@ -134,24 +153,51 @@ class EngineRunner:
         self.stream = create_stream()
         self.inputs: Dict[str, tuple] = {}
         self.outputs: Dict[str, tuple] = {}
-        self.buffers: Dict[str, DeviceBuffer] = {}
-        for i in range(self.engine.num_io_tensors):
-            name = self.engine.get_tensor_name(i)
+        self.minimum: Dict[str, tuple] = {}  # dynamic inputs: the profile's minimum shape
+        self.buffers: Dict[str, object] = {}  # name -> cuda.DeviceBuffer
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        for name in names:  # inputs first: dynamic outputs are sized from their maxima
+            if self.engine.get_tensor_mode(name) != trt.TensorIOMode.INPUT:
+                continue
             shape = tuple(self.engine.get_tensor_shape(name))
-            dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
-            buf = DeviceBuffer(int(np.prod(shape)) * dtype.itemsize, self.stream)
-            self.buffers[name] = buf
-            self.context.set_tensor_address(name, buf.ptr)
-            is_input = self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
-            (self.inputs if is_input else self.outputs)[name] = (shape, dtype)
+            if min(shape) < 0:
+                lo, _, hi = self.engine.get_tensor_profile_shape(name, 0)
+                self.minimum[name], shape = tuple(lo), tuple(hi)
+                self.context.set_input_shape(name, shape)
+            self.inputs[name] = (shape, self._allocate(name, shape, trt))
+        for name in names:
+            if name not in self.inputs:
+                shape = tuple(self.context.get_tensor_shape(name))
+                self.outputs[name] = (shape, self._allocate(name, shape, trt))
 
-    def run(self, feeds: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    def _allocate(self, name: str, shape, trt) -> np.dtype:
+        from .cuda import DeviceBuffer
+
+        dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
+        buf = DeviceBuffer(int(np.prod(shape)) * dtype.itemsize, self.stream)
+        self.buffers[name] = buf
+        self.context.set_tensor_address(name, buf.ptr)
+        return dtype
+
+    def run(self, feeds: Dict[str, np.ndarray], outputs=None) -> Dict[str, np.ndarray]:
+        """Copy ``feeds`` in, execute, copy ``outputs`` (default: all) back."""
         from .cuda import synchronize
 
         for name, (shape, dtype) in self.inputs.items():
-            self.buffers[name].copy_from_host(np.asarray(feeds[name], dtype).reshape(shape))
+            if name in self.minimum:
+                value = feeds.get(name)
+                self.context.set_input_shape(name, self.minimum[name] if value is None
+                                             else tuple(value.shape))
+                if value is not None:
+                    self.buffers[name].copy_from_host(np.asarray(value, dtype))
+            else:
+                self.buffers[name].copy_from_host(np.asarray(feeds[name], dtype).reshape(shape))
         if not self.context.execute_async_v3(self.stream):
             raise TensorRTError("TensorRT execution failed")
         synchronize(self.stream)
-        return {name: self.buffers[name].copy_to_host(np.empty(shape, dtype))
-                for name, (shape, dtype) in self.outputs.items()}
+        out = {}
+        for name in outputs or self.outputs:
+            dtype = self.outputs[name][1]
+            shape = tuple(self.context.get_tensor_shape(name))
+            out[name] = self.buffers[name].copy_to_host(np.empty(shape, dtype))
+        return out

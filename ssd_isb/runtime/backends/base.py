@@ -18,6 +18,9 @@ class BackendError(SSDISBError, RuntimeError):
 class Backend(abc.ABC):
     """Runs one model file.
 
+    A single-graph model runs with :meth:`run`; a two-stage model (``meta.two_stage``) with
+    :meth:`detect` and :meth:`run_branch` (:mod:`ssd_isb.stages`).
+
     Args:
         path: model file.
         meta: its metadata (read from the sidecar when None).
@@ -36,9 +39,26 @@ class Backend(abc.ABC):
         """The sidecar beside the model (backends may derive it from the model instead)."""
         return read_sidecar(path)
 
-    @abc.abstractmethod
+    @property
+    def two_stage(self) -> bool:
+        """Whether this model is the two-stage graph."""
+        return self.meta.two_stage
+
     def run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
-        """RGB float32 [1, H, W, 3] in [0, 255] -> the named outputs as numpy arrays."""
+        """Single graph: RGB float32 [1, H, W, 3] in [0, 255] -> the six named outputs."""
+        raise BackendError(f"{self.path}: a two-stage model runs with detect() and "
+                           f"run_branch(), not run()")
+
+    def detect(self, image: np.ndarray) -> Dict[str, np.ndarray]:
+        """Two-stage: the image -> detections (``boxes scores classes count``, padded) and the
+        feature maps the branches crop (``stride32`` ...), batch 1."""
+        raise BackendError(f"{self.path}: not a two-stage model (export it with --graph "
+                           f"two_stage)")
+
+    def run_branch(self, name: str, crops: List[np.ndarray]) -> np.ndarray:
+        """Two-stage: one branch on K crops (one array per map it reads) -> logits
+        [K, h', w', classes]."""
+        raise BackendError(f"{self.path}: not a two-stage model")
 
     def check_outputs(self, outputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """Raise if an output head is missing (e.g. a model exported without masks)."""

@@ -2,42 +2,90 @@
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, List
 
 import numpy as np
 
 from ...errors import require
+from ...stages import crop_names, logits_name, stage_io
 from .base import Backend, BackendError
 
 
 class ONNXBackend(Backend):
-    """An exported ONNX graph through onnxruntime (CUDA provider first when it is present)."""
+    """An exported ONNX graph through onnxruntime (CUDA provider first when it is present).
+
+    A two-stage export is one ONNX graph holding both stages side by side (what TensorRT's
+    builder splits into two engines). ONNX Runtime would run every node of a graph on each
+    call, so the graph is cut at load time into one session for the detect stage and one per
+    branch (``onnx.utils.Extractor``); each call then runs only its stage.
+    """
 
     name = "onnx"
 
     def __init__(self, path, meta=None, threads=None):
         super().__init__(path, meta=meta, threads=threads)
         ort = require("onnxruntime", "onnx", f"{path} (an ONNX model)")
-        options = ort.SessionOptions()
+        self.options = ort.SessionOptions()
         if threads:
-            options.intra_op_num_threads = int(threads)
-            options.inter_op_num_threads = 1
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
-                     if p in ort.get_available_providers()]
+            self.options.intra_op_num_threads = int(threads)
+            self.options.inter_op_num_threads = 1
+        self.providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                          if p in ort.get_available_providers()]
+        if not self.two_stage:
+            self.session = self._session(path)
+            self.input_name = self.session.get_inputs()[0].name
+            self.output_names = [o.name for o in self.session.get_outputs()]
+            return
+        onnx = require("onnx", "onnx", f"{path} (a two-stage ONNX model)")
+        from onnx.utils import Extractor
+
         try:
-            self.session = ort.InferenceSession(path, options, providers=providers)
-        except Exception as err:  # onnxruntime raises its own exception types
+            extractor = Extractor(onnx.load(path))
+        except Exception as err:  # onnx raises its own types for a broken file
             raise BackendError(f"{path}: cannot load ONNX model ({str(err).splitlines()[0]})") \
                 from None
-        self.input_name = self.session.get_inputs()[0].name
-        self.output_names = [o.name for o in self.session.get_outputs()]
+        steps = int(self.meta.skip_steps)
+        (inputs, self.detect_names), _ = stage_io(self.meta)
+        self.detect_session = self._session(
+            extractor.extract_model(inputs, self.detect_names).SerializeToString(), path)
+        self.branch_sessions = {}
+        for b in self.meta.branches:
+            sub = extractor.extract_model(crop_names(b["name"], steps), [logits_name(b["name"])])
+            self.branch_sessions[b["name"]] = self._session(sub.SerializeToString(), path)
+
+    def _session(self, model, path=None):
+        import onnxruntime as ort
+
+        try:
+            return ort.InferenceSession(model, self.options, providers=self.providers)
+        except Exception as err:  # onnxruntime raises its own exception types
+            raise BackendError(f"{path or model}: cannot load ONNX model "
+                               f"({str(err).splitlines()[0]})") from None
 
     def run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
+        if self.two_stage:
+            return super().run(image)
         values = self.session.run(self.output_names,
                                   {self.input_name: np.asarray(image, np.float32)})
         return self.check_outputs(dict(zip(self.output_names, values)))
 
+    def detect(self, image: np.ndarray) -> Dict[str, np.ndarray]:
+        if not self.two_stage:
+            return super().detect(image)
+        values = self.detect_session.run(self.detect_names,
+                                         {"image": np.asarray(image, np.float32)})
+        return dict(zip(self.detect_names, values))
+
+    def run_branch(self, name: str, crops: List[np.ndarray]) -> np.ndarray:
+        feeds = dict(zip(crop_names(name, len(crops) - 1), crops))
+        return self.branch_sessions[name].run([logits_name(name)], feeds)[0]
+
     def io_lines(self):
-        lines = [f"input  {i.name}: {i.shape} {i.type}" for i in self.session.get_inputs()]
-        return lines + [f"output {o.name}: {o.shape} {o.type}"
-                        for o in self.session.get_outputs()]
+        sessions = {"": self.session} if not self.two_stage else {
+            "detect/": self.detect_session,
+            **{f"{k}/": v for k, v in self.branch_sessions.items()}}
+        lines = []
+        for prefix, s in sessions.items():
+            lines += [f"input  {prefix}{i.name}: {i.shape} {i.type}" for i in s.get_inputs()]
+            lines += [f"output {prefix}{o.name}: {o.shape} {o.type}" for o in s.get_outputs()]
+        return lines

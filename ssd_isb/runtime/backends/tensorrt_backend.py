@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Dict
+import os
+from typing import Dict, List
 
 import numpy as np
 
+from ...stages import crop_names, logits_name
 from .base import Backend, BackendError
 
 
 class TensorRTBackend(Backend):
-    """Runs a serialized engine on the GPU (needs tensorrt and cuda-python or pycuda)."""
+    """Runs a serialized engine on the GPU (needs tensorrt and cuda-python or pycuda).
+
+    A two-stage model is two engines: the detect stage (this file) and the branch stage
+    (named in the sidecar's ``stage_files``), see :mod:`ssd_isb.tensorrt.stages`.
+    """
 
     name = "tensorrt"
 
@@ -20,13 +26,30 @@ class TensorRTBackend(Backend):
             from ...tensorrt.engine import EngineRunner
 
             self.runner = EngineRunner(path)
+            if self.two_stage:
+                other = (self.meta.stage_files or {}).get("branches")
+                if not other:
+                    raise BackendError(f"{path}: its sidecar names no branch-stage engine")
+                self.branch_runner = EngineRunner(os.path.join(os.path.dirname(path), other))
         except (RuntimeError, ImportError) as err:
             raise BackendError(f"{path}: {err}") from None
-        self.input_name = next(iter(self.runner.inputs))
+        self.input_name = "image" if "image" in self.runner.inputs else next(
+            iter(self.runner.inputs))
 
     def run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
-        out = self.runner.run({self.input_name: np.asarray(image, np.float32)})
-        return self.check_outputs(out)
+        if self.two_stage:
+            return super().run(image)
+        return self.check_outputs(self.runner.run({self.input_name: np.asarray(image,
+                                                                                np.float32)}))
+
+    def detect(self, image: np.ndarray) -> Dict[str, np.ndarray]:
+        if not self.two_stage:
+            return super().detect(image)
+        return self.runner.run({self.input_name: np.asarray(image, np.float32)})
+
+    def run_branch(self, name: str, crops: List[np.ndarray]) -> np.ndarray:
+        feeds = dict(zip(crop_names(name, len(crops) - 1), crops))
+        return self.branch_runner.run(feeds, outputs=[logits_name(name)])[logits_name(name)]
 
     def device_memory_mb(self):
         from ...tensorrt.cuda import gpu_memory_used_mb

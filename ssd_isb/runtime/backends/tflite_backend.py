@@ -2,45 +2,90 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
+from ...stages import DETECT, crop_names, logits_name
 from ..tflite import activation_bytes, dequantize, open_interpreter, quantize
 from .base import Backend, BackendError
 
 
-class TFLiteBackend(Backend):
-    """Runs the exported graph through its ``serving_default`` signature (named outputs).
+class SignatureCall:
+    """One signature of a LiteRT model, called with float arrays and returning float arrays.
 
-    Integer inputs (int8/uint8 I/O exports) are quantized here from the RGB 0-255 image, and
-    quantized outputs are dequantized, so every backend returns the same float arrays.
+    Integer inputs (int8/uint8 I/O exports) are quantized from the floats, quantized outputs
+    dequantized, so every backend returns the same arrays. A batch size other than the last
+    call's resizes the signature's tensors (LiteRT's SignatureRunner does so when called).
+    """
+
+    def __init__(self, interpreter, key: str):
+        self.key = key
+        self.runner = interpreter.get_signature_runner(key)
+        self.inputs = self.runner.get_input_details()
+        self.outputs = self.runner.get_output_details()
+
+    def __call__(self, **feeds: np.ndarray) -> Dict[str, np.ndarray]:
+        out = self.runner(**{k: quantize(v, self.inputs[k]) for k, v in feeds.items()})
+        return {k: dequantize(v, self.outputs[k]) for k, v in out.items()}
+
+
+class TFLiteBackend(Backend):
+    """A single graph through its ``serving_default`` signature, or a two-stage model through
+    its ``detect`` signature and one signature per branch.
+
+    One interpreter holds every signature, so the stages share one thread pool (several
+    interpreters with 2 threads each spin against each other on 2 cores). ``branch_threads``
+    gives the branch stage an interpreter of its own with that many threads instead.
     """
 
     name = "tflite"
 
-    def __init__(self, path, meta=None, threads=None):
+    def __init__(self, path, meta=None, threads=None, branch_threads: Optional[int] = None):
         super().__init__(path, meta=meta, threads=threads)
         self.interpreter = open_interpreter(path, threads=threads)
         signatures = self.interpreter.get_signature_list()
-        if "serving_default" not in signatures:
-            raise BackendError(f"{path}: no serving_default signature (not an ssd-isb export)")
-        self.runner = self.interpreter.get_signature_runner("serving_default")
-        self.input_name = signatures["serving_default"]["inputs"][0]
-        self.input_detail = self.runner.get_input_details()[self.input_name]
-        self.output_details = self.runner.get_output_details()
+        needed = [DETECT] + [b["name"] for b in self.meta.branches or []] if self.two_stage \
+            else ["serving_default"]
+        missing = [k for k in needed if k not in signatures]
+        if missing:
+            raise BackendError(f"{path}: no {', '.join(missing)} signature (not an ssd-isb "
+                               f"{self.meta.graph.replace('_', '-')} export)")
+        if not self.two_stage:
+            self.call = SignatureCall(self.interpreter, "serving_default")
+            self.input_name = next(iter(self.call.inputs))
+            return
+        self.detect_call = SignatureCall(self.interpreter, DETECT)
+        branch_interpreter = self.interpreter if branch_threads in (None, threads) else \
+            open_interpreter(path, threads=branch_threads)
+        self.branch_calls = {k: SignatureCall(branch_interpreter, k) for k in needed[1:]}
 
     def run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
-        out = self.runner(**{self.input_name: quantize(image, self.input_detail)})
-        return self.check_outputs({name: dequantize(value, self.output_details[name])
-                                   for name, value in out.items()})
+        if self.two_stage:
+            return super().run(image)
+        return self.check_outputs(self.call(**{self.input_name: image}))
+
+    def detect(self, image: np.ndarray) -> Dict[str, np.ndarray]:
+        if not self.two_stage:
+            return super().detect(image)
+        return self.detect_call(image=image)
+
+    def run_branch(self, name: str, crops: List[np.ndarray]) -> np.ndarray:
+        steps = len(crops) - 1
+        out = self.branch_calls[name](**dict(zip(crop_names(name, steps), crops)))
+        return out[logits_name(name)]
 
     def activation_bytes(self) -> Optional[int]:
         return activation_bytes(self.interpreter)
 
     def io_lines(self):
-        d = self.input_detail
-        lines = [f"input  {self.input_name}: {list(d['shape'])} {np.dtype(d['dtype']).name}"]
-        for name, d in sorted(self.output_details.items()):
-            lines.append(f"output {name}: {list(d['shape'])} {np.dtype(d['dtype']).name}")
+        lines = []
+        calls = [self.call] if not self.two_stage else [self.detect_call,
+                                                         *self.branch_calls.values()]
+        for call in calls:
+            for kind, details in (("input ", call.inputs), ("output", call.outputs)):
+                for name, d in sorted(details.items()):
+                    shape = d.get("shape_signature", d["shape"])
+                    lines.append(f"{kind} {call.key}/{name}: {[int(v) for v in shape]} "
+                                 f"{np.dtype(d['dtype']).name}")
         return lines
