@@ -44,6 +44,11 @@ def main(argv=None) -> int:
                    help="'val' = the dev-validation split (crc32(file name) %% 5 == 0)")
     p.add_argument("--max-images", type=int, help="score only the first N images of the split")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-RSS processes")
+    p.add_argument("--timing-count", type=int, default=20,
+                   help="time on this many images of --timing-images (default folder: "
+                   "coco_person_val2017)")
+    p.add_argument("--people", type=int, nargs="*", default=[],
+                   help="also time each model on a real frame with these numbers of people")
     p.add_argument("--output", help="JSON report")
     p.add_argument("--markdown", help="write the table here too")
     p.add_argument("--readme", help="replace the block between '<!-- compare:start -->' and "
@@ -57,7 +62,9 @@ def main(argv=None) -> int:
         models = [ZOO_DIR]
     if args.annotations and not args.images:
         p.error("--annotations needs --images")
-    timing = list_images(args.timing_images) if args.timing_images else default_images()
+    timing = list_images(args.timing_images) if args.timing_images else default_images(
+        args.timing_count)
+    timing = timing[:args.timing_count]
     if not timing:
         p.error("no images to time on: pass --timing-images")
     try:
@@ -65,7 +72,7 @@ def main(argv=None) -> int:
                          threads=args.threads, peers=args.peer, pretrained=args.pretrained,
                          annotations=args.annotations, annotation_images=args.images,
                          split=args.split, memory=not args.no_memory,
-                         max_images=args.max_images,
+                         max_images=args.max_images, people=args.people,
                          progress=lambda m: print(m, file=sys.stderr, flush=True))
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"compare.py: {err}", file=sys.stderr)

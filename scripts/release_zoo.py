@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Build the shipped models in ``ssd_isb/zoo`` from trained runs, and measure them.
+"""Build the shipped models in ``ssd_isb/zoo`` from trained models, and measure them.
 
-    python scripts/release_zoo.py --run multi_shape=runs/ems --run single_branch=runs/esb
+    python scripts/release_zoo.py --source multi_shape=runs/ems --source single_branch=runs/esb
+    python scripts/release_zoo.py --source multi_shape=ssd_isb/zoo/ssd_isb_multi_shape.keras
 
-For each run (``ssd-isb train`` workdir holding ``model.keras`` and ``config.yaml``): exports
-int8 and fp32 TFLite with their sidecars, copies the Keras model (for fine-tuning), evaluates
-Keras, TFLite fp32 and TFLite int8 on the dev-validation split together with the box-mask floor
-of the same detector, and writes every figure to ``ssd_isb/zoo/metrics.json`` (the model card
-and ``ssd-isb models`` read it). Needs the train extra (TensorFlow, pycocotools).
+A source is an ``ssd-isb train`` workdir (its ``model.keras``) or a ``.keras`` model (it carries
+its config). For each: the Keras model is rebuilt from its config with the trained weights and
+saved as ``ssd_isb_<name>.keras`` (two-stage sidecar, for fine-tuning and export), int8 and fp32
+two-stage TFLite files are exported, and Keras, TFLite fp32 and TFLite int8 are evaluated on the
+dev-validation split together with the box-mask floor of the same detector; every figure goes
+to ``ssd_isb/zoo/metrics.json`` (the model card and ``ssd-isb models`` read it). Needs the train
+extra (TensorFlow, pycocotools).
 """
 
 from __future__ import annotations
@@ -15,22 +18,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MAX_DETECTIONS = 100  # the detect stage's NMS cap: COCO's AR@100 can use every detection
+
+
+def keras_source(source: str) -> str:
+    """A workdir's model.keras, or the .keras file itself."""
+    path = os.path.join(source, "model.keras") if os.path.isdir(source) else source
+    if not path.endswith(".keras") or not os.path.exists(path):
+        raise SystemExit(f"{source}: neither a training workdir with model.keras nor a .keras")
+    return path
 
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.config import data_root, load_config
+    from ssd_isb.config import data_root
     from ssd_isb.evaluation.evaluate import evaluate
     from ssd_isb.export import export_model
+    from ssd_isb.metadata import model_config, read_sidecar, write_sidecar
+    from ssd_isb.model import SSDISB, load_model, save_model
     from ssd_isb.zoo import METRICS_FILE, ZOO_DIR
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--run", action="append", required=True, metavar="NAME=WORKDIR",
-                   help="shipped name (multi_shape, single_branch) and its training workdir")
+    p.add_argument("--source", action="append", required=True, metavar="NAME=SOURCE",
+                   help="shipped name (multi_shape, single_branch) and its workdir or .keras")
     p.add_argument("--annotations", default=os.path.join(
         data_root(), "coco_person_val2017", "annotations.json"))
     p.add_argument("--images", default=os.path.join(data_root(), "coco_person_val2017",
@@ -40,7 +54,7 @@ def main(argv=None) -> int:
     p.add_argument("--skip-export", action="store_true", help="only (re)measure")
     p.add_argument("--mask-threshold-logit", type=float,
                    help="write this mask threshold into every shipped sidecar (default: the "
-                   "run's config)")
+                   "source's config)")
     args = p.parse_args(argv)
 
     metrics_path = os.path.join(ZOO_DIR, METRICS_FILE)
@@ -59,22 +73,32 @@ def main(argv=None) -> int:
         print(f"{key}: mask AP50 {report['segm']['AP50']:.2f}, box AP50 "
               f"{report['bbox']['AP50']:.2f}", flush=True)
 
-    for item in args.run:
-        name, workdir = item.split("=", 1)
-        cfg = load_config(os.path.join(workdir, "config.yaml"))
-        keras_src = os.path.join(workdir, "model.keras")
+    for item in args.source:
+        name, source = item.split("=", 1)
+        src = keras_source(source)
+        cfg = model_config(src)
         stem = os.path.join(ZOO_DIR, f"ssd_isb_{name}")
         if not args.skip_export:
-            shutil.copyfile(keras_src, stem + ".keras")
-            shutil.copyfile(keras_src + ".json", stem + ".keras.json")
+            with tempfile.TemporaryDirectory() as tmp:
+                # Rebuilt from the config: today's graph and layer format, the trained weights.
+                net = SSDISB(cfg)
+                net.inference_model.set_weights(load_model(src).get_weights())
+                staged = save_model(net.inference_model, os.path.join(tmp, "m.keras"), cfg,
+                                    params=net.count_params(), max_detections=MAX_DETECTIONS)
+                os.replace(staged, stem + ".keras")
+                os.replace(staged + ".json", stem + ".keras.json")
             for quant, suffix in (("int8", "int8"), ("none", "fp32")):
-                report = export_model(cfg, keras_src, "tflite", quant,
-                                      f"{stem}_{suffix}.tflite")
+                report = export_model(None, stem + ".keras", "tflite", quant,
+                                      f"{stem}_{suffix}.tflite", max_detections=MAX_DETECTIONS)
                 print(f"exported {report['output']} ({report['bytes'] / 1e6:.2f} MB); "
                       f"agreement {report.get('agreement')}", flush=True)
         if args.mask_threshold_logit is not None:
             for path in (stem + ".keras", f"{stem}_fp32.tflite", f"{stem}_int8.tflite"):
-                set_mask_threshold(path, args.mask_threshold_logit)
+                meta = read_sidecar(path)
+                meta.mask_threshold_logit = float(args.mask_threshold_logit)
+                meta.config.setdefault("postprocess", {})["mask_threshold_logit"] = float(
+                    args.mask_threshold_logit)
+                write_sidecar(path, meta)
         measure(os.path.basename(stem) + ".keras", stem + ".keras")
         measure(os.path.basename(stem) + ".keras box-mask floor", stem + ".keras", True)
         for suffix in ("fp32", "int8"):
@@ -84,17 +108,6 @@ def main(argv=None) -> int:
             json.dump(metrics, fh, indent=1, sort_keys=True)
     print(f"-> {metrics_path}")
     return 0
-
-
-def set_mask_threshold(model_path: str, logit: float) -> None:
-    """Rewrite a model's sidecar with a new runtime mask threshold (graph unchanged)."""
-    from ssd_isb.metadata import read_sidecar, write_sidecar
-
-    meta = read_sidecar(model_path)
-    meta.mask_threshold_logit = float(logit)
-    if meta.config:
-        meta.config.setdefault("postprocess", {})["mask_threshold_logit"] = float(logit)
-    write_sidecar(model_path, meta)
 
 
 if __name__ == "__main__":

@@ -435,10 +435,10 @@ def load_config(path: str | os.PathLike) -> Config:
     return from_dict(data, source=name)
 
 
-# What a trained model's weights and graph depend on: a config given beside a model file must
-# agree on these. The runtime mask threshold is a setting, not part of the graph.
-MODEL_SECTIONS = ("model", "isb", "postprocess")
-RUNTIME_KEYS = ("postprocess.mask_threshold_logit",)
+# What a trained model's weights depend on: a config given beside a model file must agree on
+# these. Its postprocess (NMS, thresholds) is free: exports rebuild the graph from the config.
+MODEL_SECTIONS = ("model", "isb")
+RUNTIME_KEYS = ()
 
 
 def config_differences(a: Config, b: Config, sections=MODEL_SECTIONS,

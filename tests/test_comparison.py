@@ -32,8 +32,8 @@ def test_peer_entries_pick_full_integer_and_zoo():
     need(ZOO_TFLITE)
     entries = peer_entries(PEERS, os.path.dirname(os.path.dirname(ZOO_TFLITE)))
     kinds = [e.kind for e in entries]
-    assert kinds == ["yolov8-seg", "zoo-detector"]
-    assert "full_integer" in entries[0].path and entries[1].input_size == "300x300"
+    assert kinds == ["yolov8-seg", "yolo11-seg", "zoo-detector"]
+    assert "full_integer" in entries[0].path and entries[-1].input_size == "300x300"
 
 
 def test_model_files_errors(tmp_path):
@@ -60,7 +60,7 @@ def test_compare_script_end_to_end(keras_model, tmp_path):
                          "--markdown", str(md)]) == 0
     report = json.loads(out.read_text())
     rows = {r["kind"]: r for r in report["rows"]}
-    assert set(rows) == {"ssd-isb", "yolov8-seg", "zoo-detector"}
+    assert set(rows) == {"ssd-isb", "yolov8-seg", "yolo11-seg", "zoo-detector"}
     for r in report["rows"]:
         lat = r["latency_ms"]["total"]
         assert 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["max"]
@@ -71,7 +71,7 @@ def test_compare_script_end_to_end(keras_model, tmp_path):
     assert rows["yolov8-seg"]["segm"]["AP50"] > 20
     table = md.read_text()
     lines = [l for l in table.splitlines() if l.startswith("|")]
-    assert len(lines) == 2 + 3 and "Latency / peer" in lines[0] and "Mask AP50" in lines[0]
+    assert len(lines) == 2 + 4 and "Latency / peer" in lines[0] and "Mask AP50" in lines[0]
     assert all(l.count("|") == lines[0].count("|") for l in lines)
     assert table == markdown_table(report)
 

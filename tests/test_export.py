@@ -12,7 +12,6 @@ tf = pytest.importorskip("tensorflow")
 
 from conftest import BLOCK_TF, DATA, ROOT, ZOO_TFLITE, need  # noqa: E402
 from ssd_isb.cli import main  # noqa: E402
-from ssd_isb.config import load_config  # noqa: E402
 from ssd_isb.metadata import read_sidecar  # noqa: E402
 
 
@@ -30,26 +29,34 @@ def weights(tmp_path_factory):
     return out
 
 
+TRAINED = "embedded_multi_shape"  # exported from the shipped trained model (real masks)
+
+
 @pytest.fixture(scope="module")
 def exports(weights, tmp_path_factory):
-    """Export once per (config, format, precision); every test reads these files."""
+    """Export once per (config, format, precision, graph); every test reads these files.
+
+    Multi-Shape from the shipped trained model, so masks mean something when two graphs are
+    compared; Single-Branch (crop-and-pool) from the imported detector."""
     from ssd_isb.export import export_model
+    from ssd_isb.zoo import ZOO_DIR
 
     folder = tmp_path_factory.mktemp("exports")
-    cases = [("embedded_multi_shape", "tflite", "none"), ("embedded_multi_shape", "tflite", "fp16"),
-             ("embedded_multi_shape", "tflite", "int8"), ("embedded_multi_shape", "onnx", "none"),
-             ("embedded_single_branch", "tflite", "none"),
-             ("embedded_single_branch", "onnx", "none")]
-    # Single-Branch int8 is the slowest to calibrate; the shipped one (same exporter, via
-    # scripts/release_zoo.py) is checked by test_int8_crops_the_encompassing_window_... below.
+    trained = os.path.join(ZOO_DIR, "ssd_isb_multi_shape.keras")
+    cases = [(TRAINED, "tflite", "none", "two_stage"), (TRAINED, "tflite", "int8", "two_stage"),
+             (TRAINED, "onnx", "none", "two_stage"), (TRAINED, "tflite", "none", "single"),
+             (TRAINED, "tflite", "int8", "single"), (TRAINED, "onnx", "none", "single"),
+             ("embedded_single_branch", "tflite", "none", "two_stage"),
+             ("embedded_single_branch", "tflite", "none", "single")]
     reports = {}
-    for name, fmt, q in cases:
+    for name, fmt, q, graph in cases:
         if fmt == "onnx":
             pytest.importorskip("tf2onnx", reason="the onnx extra is not installed")
-        ext = "onnx" if fmt == "onnx" else "tflite"
-        out = str(folder / f"{name}_{q}.{ext}")
-        reports[(name, fmt, q)] = export_model(load_config(name), weights[name], fmt, q, out,
-                                               calibration_images=12, check_images=6)
+        out = str(folder / f"{name}_{q}_{graph}.{'onnx' if fmt == 'onnx' else 'tflite'}")
+        source = trained if name == TRAINED else weights[name]
+        reports[(name, fmt, q, graph)] = export_model(
+            None, source, fmt, q, out, calibration_images=12, check_images=6, graph=graph,
+            max_detections=100 if graph == "two_stage" else None)
     return reports
 
 
@@ -65,38 +72,127 @@ def _real_input(size=(320, 320)):
 
 @pytest.mark.slow
 def test_every_export_is_builtin_and_agrees(exports):
-    for (name, fmt, q), rep in exports.items():
+    for (name, fmt, q, graph), rep in exports.items():
         assert os.path.exists(rep["output"]) and os.path.exists(rep["sidecar"])
+        assert read_sidecar(rep["output"]).graph == graph
         if fmt == "tflite":
             assert not [o for o in rep["ops"] if o == "CUSTOM" or o.startswith("Flex")]
-            assert "NON_MAX_SUPPRESSION_V4" in rep["ops"] and "GATHER" in rep["ops"]
+            assert "NON_MAX_SUPPRESSION_V4" in rep["ops"] and "CONV_2D" in rep["ops"]
+            assert "TRANSPOSE_CONV" in rep["ops"]  # the branches: every subgraph is listed
         agreement = rep["agreement"]
         assert agreement["reference_detections"] > 0, (name, fmt, q)
         if q in ("none", "fp16"):  # fp32/fp16 must agree; the exporter enforces it too
             assert agreement["matched"] >= 0.97 and agreement["mask_iou"] >= 0.9, (name, fmt, q)
         else:  # int8: reported; boxes still mostly found
             assert agreement["matched"] >= 0.7, (name, fmt, q, agreement)
-    sizes = {q: exports[("embedded_multi_shape", "tflite", q)]["bytes"]
-             for q in ("none", "fp16", "int8")}
-    assert sizes["int8"] < sizes["fp16"] < sizes["none"]
+    sizes = {q: exports[(TRAINED, "tflite", q, "two_stage")]["bytes"] for q in ("none", "int8")}
+    assert sizes["int8"] < sizes["none"] / 3
 
 
 @pytest.mark.slow
 def test_fp32_tflite_and_onnx_match_keras_closely(exports, weights):
+    """Single graph: every head equals Keras'. Two stages: the detect stage's detections and
+    maps, and a branch's logits on real crops, equal the Keras stage models'."""
+    from ssd_isb.export.stages import KerasStages, stage_models
+    from ssd_isb.metadata import model_config
     from ssd_isb.model import load_model
     from ssd_isb.runtime import load_backend
+    from ssd_isb.runtime.mask_stage import MaskStage
+    from ssd_isb.zoo import ZOO_DIR
 
     x = _real_input()
-    for name in ("embedded_multi_shape", "embedded_single_branch"):
-        ref = {k: np.asarray(v) for k, v in load_model(weights[name])(x).items()}
-        for fmt in ("tflite", "onnx"):
-            out = load_backend(exports[(name, fmt, "none")]["output"]).run(x)
+    sources = {TRAINED: os.path.join(ZOO_DIR, "ssd_isb_multi_shape.keras"),
+               "embedded_single_branch": weights["embedded_single_branch"]}
+    for name, source in sources.items():
+        keras_model = load_model(source)
+        fmts = ("tflite", "onnx") if name == TRAINED else ("tflite",)
+        ref = {k: np.asarray(v) for k, v in keras_model(x).items()}
+        for fmt in fmts:
+            out = load_backend(exports[(name, fmt, "none", "single")]["output"]).run(x)
             n = int(ref["count"][0])
             assert int(out["count"][0]) == n
             np.testing.assert_allclose(out["boxes"], ref["boxes"], atol=1e-4)
             np.testing.assert_allclose(out["scores"], ref["scores"], atol=1e-4)
             np.testing.assert_allclose(out["mask_windows"], ref["mask_windows"], atol=1e-5)
             np.testing.assert_allclose(out["masks"], ref["masks"], atol=1e-3)
+        cfg = model_config(source)
+        stages = KerasStages(*stage_models(keras_model, cfg, 100)[:2])
+        want = stages.detect(x)
+        stage = MaskStage(read_sidecar(exports[(name, "tflite", "none", "two_stage")]["output"]
+                                       ).branch_specs(), cfg.model.grid, cfg.isb.skip_steps)
+        boxes, _, _ = stage.keep(want, 0.3)
+        spec, _, cells = next(stage.buckets(boxes))
+        crops = stage.crops(stage.maps(want), spec, cells)
+        for fmt in fmts:
+            backend = load_backend(exports[(name, fmt, "none", "two_stage")]["output"])
+            got = backend.detect(x)
+            for k, v in want.items():
+                np.testing.assert_allclose(got[k], v, atol=1e-3, err_msg=(name, fmt, k))
+            np.testing.assert_allclose(backend.run_branch(spec.name, crops),
+                                       stages.run_branch(spec.name, crops), atol=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt, q", [("tflite", "none"), ("tflite", "int8"), ("onnx", "none")])
+def test_two_stage_agrees_with_the_single_graph(exports, fmt, q):
+    """Same weights, both graphs, real images: the same people and, where the single graph
+    gave a mask, the same mask (the two-stage logits are resized once, straight onto their
+    window; the single graph's twice). Where its 10 slots per branch ran out, the single graph
+    gave none, and the two stages still do."""
+    import cv2
+
+    from ssd_isb.export.agreement import single_graph, two_stage as staged
+    from ssd_isb.runtime import Segmenter, model_input
+    from ssd_isb.runtime.boxes import iou_matrix
+
+    one = Segmenter(exports[(TRAINED, fmt, q, "single")]["output"], threads=2)
+    two = Segmenter(exports[(TRAINED, fmt, q, "two_stage")]["output"], threads=2)
+    single = single_graph(one.backend.run, one.class_names)
+    stages = staged(two.backend.detect, two.backend.run_branch, two.mask_stage,
+                    two.class_names)
+    folder = need(os.path.join(DATA, "coco_person_val2017", "images"))
+    ious, capped = [], 0
+    for name in sorted(os.listdir(folder))[:24]:
+        x = model_input(cv2.imread(os.path.join(folder, name)), (320, 320))
+        a, b = single(x, 0.3), stages(x, 0.3)
+        assert b.has_mask.all()
+        box_iou = iou_matrix(a.boxes, b.boxes)
+        for i in range(len(a)):
+            j = int(np.argmax(box_iou[i]))
+            assert box_iou[i, j] > (0.99 if q == "none" else 0.9)  # the same detections
+            if not a.has_mask[i]:
+                capped += 1
+                continue
+            union = np.logical_or(a.masks[i], b.masks[j]).sum()
+            ious.append(np.logical_and(a.masks[i], b.masks[j]).sum() / union if union else 1)
+    assert len(ious) > 100 and capped > 0, (len(ious), capped)
+    assert np.mean(ious) > (0.95 if q == "none" else 0.85), np.mean(ious)
+
+
+@pytest.mark.slow
+def test_two_stage_onnx_splits_into_two_tensorrt_networks(exports, tmp_path):
+    """What convert/build_engine.py gives TensorRT: the detect stage with static shapes, and the
+    branch stage whose crop inputs vary only in their first dimension (one profile)."""
+    import onnx
+
+    from ssd_isb.tensorrt.stages import branch_profile, split_two_stage
+
+    path = exports[(TRAINED, "onnx", "none", "two_stage")]["output"]
+    meta = read_sidecar(path)
+    detect, branches = split_two_stage(path, meta, str(tmp_path))
+    d, b = onnx.load(detect), onnx.load(branches)
+    onnx.checker.check_model(d)
+    onnx.checker.check_model(b)
+    assert [i.name for i in d.graph.input] == ["image"]
+    assert {o.name for o in d.graph.output} == {"boxes", "scores", "classes", "count",
+                                                "stride32", "stride16", "stride8"}
+    assert len(b.graph.output) == len(meta.branches) == 7
+    shapes = {i.name: [dim.dim_param or dim.dim_value for dim in i.type.tensor_type.shape.dim]
+              for i in b.graph.input}
+    profile = branch_profile(shapes, meta.max_detections)
+    assert set(profile) == set(shapes) and len(shapes) == 3 * 7
+    lo, opt, hi = profile["isb_10x5_crop8"]
+    assert lo == (1, 40, 20, 192) and opt[0] == 4 and hi == (100, 40, 20, 192)
 
 
 @pytest.mark.slow
@@ -104,16 +200,15 @@ def test_onnx_has_only_tensorrt_ops_and_static_shapes(exports):
     onnx = pytest.importorskip("onnx")
     from ssd_isb.export.onnx_export import TENSORRT_OPS, tensorrt_issues
 
-    for key in (("embedded_multi_shape", "onnx", "none"), ("embedded_single_branch", "onnx",
-                                                            "none")):
-        model = onnx.load(exports[key]["output"])
+    for graph in ("two_stage", "single"):
+        path = exports[(TRAINED, "onnx", "none", graph)]["output"]
+        model = onnx.load(path)
         assert {n.op_type for n in model.graph.node} <= TENSORRT_OPS
         assert tensorrt_issues(model) == []
-        dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-        assert dims == [1, 320, 320, 3]
+        image = next(i for i in model.graph.input if i.name == "image")
+        assert [d.dim_value for d in image.type.tensor_type.shape.dim] == [1, 320, 320, 3]
         res = subprocess.run([sys.executable, os.path.join(ROOT, "convert", "build_engine.py"),
-                              "--onnx", exports[key]["output"], "--check"],
-                             capture_output=True, text=True)
+                              "--onnx", path, "--check"], capture_output=True, text=True)
         assert res.returncode == 0 and "OK for TensorRT" in res.stderr
 
 
@@ -183,8 +278,8 @@ def test_keras_model_describes_itself(weights, tmp_path, capsys):
 @pytest.mark.slow
 def test_runtime_backends_work_without_tensorflow(exports):
     """TFLite and ONNX models through Segmenter in a process where TensorFlow cannot import."""
-    tflite = exports[("embedded_multi_shape", "tflite", "int8")]["output"]
-    onnx_path = exports[("embedded_multi_shape", "onnx", "none")]["output"]
+    tflite = exports[(TRAINED, "tflite", "int8", "two_stage")]["output"]
+    onnx_path = exports[(TRAINED, "onnx", "none", "two_stage")]["output"]
     image = os.path.join(DATA, "pennfudan", "Images", "FudanPed00001.jpg")
     code = BLOCK_TF + f"""
 from ssd_isb.runtime import Segmenter
@@ -220,23 +315,20 @@ assert 'tensorflow' not in sys.modules
 
 
 @pytest.mark.slow
-def test_same_figures_through_every_backend(tmp_path):
-    """Issue 4: one model, evaluated through Keras, TFLite fp32 and ONNX, within 0.5 AP.
+def test_same_figures_through_every_backend(exports):
+    """Issue 4: one model, evaluated through Keras, TFLite fp32 and ONNX, within 0.5 AP (all
+    three run the two stages, the shipped default).
 
     The shipped trained model: freshly initialized branches give logits hovering around the
     mask threshold, where AP on 20 images is noise rather than a property of the backend.
     """
-    from ssd_isb.config import load_config
     from ssd_isb.evaluation.evaluate import evaluate
-    from ssd_isb.export import export_model
     from ssd_isb.zoo import ZOO_DIR
 
     ann = os.path.join(need(os.path.join(DATA, "coco_person_val2017")), "annotations.json")
     images = os.path.join(DATA, "coco_person_val2017", "images")
     keras_path = os.path.join(ZOO_DIR, "ssd_isb_multi_shape.keras")
-    onnx_path = str(tmp_path / "ems.onnx")
-    export_model(load_config("embedded_multi_shape"), keras_path, "onnx", "none", onnx_path,
-                 check=False)
+    onnx_path = exports[(TRAINED, "onnx", "none", "two_stage")]["output"]
     paths = {"keras": keras_path, "onnx": onnx_path,
              "tflite": os.path.join(ZOO_DIR, "ssd_isb_multi_shape_fp32.tflite")}
     reports = {b: evaluate(p, ann, images, max_images=20) for b, p in paths.items()}
@@ -253,7 +345,7 @@ def test_runtime_only_benchmark_scripts(exports, tmp_path):
     """benchmarks/memory.py and fps.py measure a TFLite model without importing TensorFlow."""
     import json
 
-    model = exports[("embedded_multi_shape", "tflite", "int8")]["output"]
+    model = exports[(TRAINED, "tflite", "int8", "two_stage")]["output"]
     images = need(os.path.join(DATA, "pennfudan", "Images"))
     out = tmp_path / "mem.json"
     res = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "memory.py"),
@@ -283,17 +375,18 @@ def _shipped(name):
     return os.path.join(ZOO_DIR, name)
 
 
-@pytest.mark.parametrize("variant", ["multi_shape", "single_branch"])
-def test_int8_crops_the_encompassing_window_of_its_own_boxes(variant):
-    """A full-integer export stores float tensors in int8; whole-number window arithmetic must
-    survive it (cell 1 once came back as 0.98 and was truncated to 0, shifting the crop)."""
+@pytest.mark.slow
+def test_int8_crops_the_encompassing_window_of_its_own_boxes(exports):
+    """A full-integer single graph stores float tensors in int8; whole-number window
+    arithmetic must survive it (cell 1 once came back as 0.98 and was truncated to 0, shifting
+    the crop). The two-stage runtime computes windows in numpy from the boxes themselves."""
     import cv2
 
     from ssd_isb.encompassing import encompassing_windows
     from ssd_isb.runtime import load_backend, model_input
     from ssd_isb.runtime.boxes import cells_to_normalized as windows_to_boxes
 
-    backend = load_backend(_shipped(f"ssd_isb_{variant}_int8.tflite"))
+    backend = load_backend(exports[(TRAINED, "tflite", "int8", "single")]["output"])
     folder = need(os.path.join(DATA, "coco_person_val2017", "images"))
     checked = exact = 0
     for name in sorted(os.listdir(folder))[:8]:

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from conftest import DATA, SHARED, ZOO_TFLITE, need
-from ssd_isb.peers import YoloV8Seg, ZooBoxDetector
-from ssd_isb.peers.yolov8_seg import letterbox
+from ssd_isb.peers import Yolo11Seg, YoloV8Seg, ZooBoxDetector
+from ssd_isb.peers.yolo_seg import letterbox
 
 PEER = os.path.join(SHARED, "peers", "yolov8n_seg", "yolov8n-seg_full_integer_quant.tflite")
 PEER_FLOAT_IO = os.path.join(SHARED, "peers", "yolov8n_seg", "yolov8n-seg_integer_quant.tflite")
+YOLO11 = os.path.join(SHARED, "peers", "yolo11n_seg", "yolo11n-seg_int8_nms.tflite")
 CROWD = "000000001000.jpg"  # a dozen children on a tennis court
 
 
@@ -91,3 +92,21 @@ def test_zoo_box_detector_matches_reference():
     np.testing.assert_allclose(result.boxes[:, 0], boxes[keep][:, 1] * 640, rtol=1e-5)
     assert not result.has_mask.any()
     assert set(det.last_timings) == {"preprocess", "inference", "postprocess", "total"}
+
+
+def test_yolo11_seg_with_nms_in_the_graph_follows_people():
+    """YOLO11n-seg exported with NMS inside: rows of normalized corners, score, class and
+    coefficients; decoded like YOLOv8's masks (ORIGIN.md)."""
+    need(YOLO11)
+    pytest.importorskip("pycocotools")
+    image = need(os.path.join(DATA, "coco_person_val2017", "images", CROWD))
+    peer = Yolo11Seg(YOLO11, threads=2)
+    result = peer(image)
+    assert 5 <= len(result) <= 30 and (np.diff(result.scores) <= 0).all()
+    assert peer.quantization == "int8" and 2.5e6 < peer.params < 3.3e6  # 2.9 M parameters
+    gts = _gt_masks(CROWD)
+    ious = [max((m & g).sum() / (m | g).sum() for g in gts)
+            for m in result.masks[result.scores > 0.5]]
+    assert len(ious) >= 5 and np.median(ious) > 0.6, ious
+    with pytest.raises(Exception, match="not a YOLOv8-seg export"):
+        YoloV8Seg(YOLO11)  # the heads are told apart, not misread

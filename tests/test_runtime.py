@@ -95,7 +95,7 @@ def keras_model(tmp_path_factory):
     cfg = load_config("embedded_single_branch")
     model = build_model(cfg)
     path = str(tmp_path_factory.mktemp("model") / "esb.keras")
-    return save_model(model.inference_model, path, cfg), model
+    return save_model(model.inference_model, path, cfg, graph="single"), model
 
 
 def test_segmenter_keras_backend_on_real_image(keras_model, person_images):
@@ -156,3 +156,21 @@ def test_none_image_is_a_clear_error(keras_model):
     seg = Segmenter(keras_model[0])
     with pytest.raises(ImageError, match="image is None .*cv2.imread"):
         seg(None)
+
+
+def test_keras_two_stage_equals_the_keras_single_graph(keras_model, person_images):
+    """A .keras model saved with its default two-stage sidecar runs detect + branch stages
+    made of the same layers: the same detections as its single graph."""
+    from ssd_isb.config import load_config
+    from ssd_isb.model import save_model
+
+    path, model = keras_model
+    staged = save_model(model.inference_model, path.replace(".keras", "_two.keras"),
+                        load_config("embedded_single_branch"))
+    one, two = Segmenter(path, score_threshold=0.2), Segmenter(staged, score_threshold=0.2)
+    assert not one.backend.two_stage and two.backend.two_stage
+    image = cv2.imread(person_images[1])
+    a, b = one(image), two(image)
+    assert len(a) == len(b) > 0
+    np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+    assert b.has_mask.all() and two.mask_stage.calls

@@ -64,7 +64,8 @@ def to_tflite(saved_model: str, quantization: Quantization = Quantization.NONE,
 
 
 def op_names(model_content: bytes) -> set:
-    """Every op in a TFLite flatbuffer (builtin names; custom ops appear as CUSTOM)."""
-    from ..runtime import tflite
+    """Every op in every subgraph of a TFLite flatbuffer (builtin names; CUSTOM for custom
+    ops)."""
+    from ..runtime.tflite import model_op_names
 
-    return tflite.op_names(tflite.open_interpreter(content=model_content, allocate=False))
+    return model_op_names(model_content)

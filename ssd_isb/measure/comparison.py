@@ -59,19 +59,23 @@ def ssd_isb_entry(path: str, backend: Optional[str] = None) -> Entry:
 
 
 def peer_entries(peers: Optional[str], pretrained: Optional[str]) -> List[Entry]:
-    """The YOLOv8-seg TFLite files under ``peers`` and the zoo detector under ``pretrained``.
+    """The YOLO-seg TFLite files under ``peers`` (YOLOv8n-seg, YOLO11n-seg, told apart by their
+    file names) and the zoo detector under ``pretrained``.
 
-    Of the YOLOv8-seg exports only the full-integer one is timed when several are present: the
-    float-I/O twin runs the same int8 graph and only adds (de)quantize ops.
+    Of several exports of one peer only the full-integer one is timed: a float-I/O twin runs
+    the same int8 graph and only adds (de)quantize ops.
     """
     out: List[Entry] = []
     if peers:
         files = sorted(glob.glob(os.path.join(peers, "**", "*seg*.tflite"), recursive=True))
-        full = [f for f in files if "full_integer" in os.path.basename(f)]
-        for path in full or files:
-            out.append(Entry(label=f"YOLOv8n-seg (peer) {os.path.basename(path)}",
-                             kind="yolov8-seg", path=path, backend="tflite", precision="int8",
-                             variant="yolov8n-seg", input_size="640x640"))
+        for kind, tag, label in (("yolov8-seg", "yolov8", "YOLOv8n-seg"),
+                                 ("yolo11-seg", "yolo11", "YOLO11n-seg")):
+            mine = [f for f in files if os.path.basename(f).lower().startswith(tag)]
+            full = [f for f in mine if "full_integer" in os.path.basename(f)]
+            for path in (full or mine)[:1]:
+                out.append(Entry(label=f"{label} (peer) {os.path.basename(path)}", kind=kind,
+                                 path=path, backend="tflite", precision="int8",
+                                 variant=label.lower(), input_size="640x640"))
     if pretrained:
         for path in sorted(glob.glob(os.path.join(pretrained, "**", "detect.tflite"),
                                      recursive=True)):
@@ -102,9 +106,10 @@ def model_files(paths: Sequence[str]) -> List[str]:
 
 
 def time_entries(entries: Sequence[Entry], frames: Sequence, runs: int, warmup: int,
-                 threads: Optional[int], progress=None) -> None:
+                 threads: Optional[int], progress=None) -> List:
     """Load every entry and time them together (:func:`~ssd_isb.measure.timing.
-    time_interleaved`); fills ``entry.results`` and ``entry.params``."""
+    time_interleaved`); fills ``entry.results`` and ``entry.params``; returns the loaded
+    segmenters."""
     segmenters = []
     for e in entries:
         t0 = time.perf_counter()
@@ -117,6 +122,25 @@ def time_entries(entries: Sequence[Entry], frames: Sequence, runs: int, warmup: 
             progress(f"loaded {e.label}")
     for e, timed in zip(entries, time_interleaved(segmenters, frames, runs, warmup)):
         e.results.update(timed)
+    return segmenters
+
+
+def frames_with_people(segmenter, images: Sequence[str], counts: Sequence[int]) -> Dict:
+    """For each count, the first real image in which ``segmenter`` finds that many people
+    (else the one nearest to it): {count: (path, decoded frame)}."""
+    found: Dict[int, tuple] = {}
+    best: Dict[int, tuple] = {}
+    for path in images:
+        frame = read_image(path)
+        n = len(segmenter(frame))
+        for k in counts:
+            if k not in found and (k not in best or abs(n - k) < best[k][0]):
+                best[k] = (abs(n - k), path, frame)
+                if n == k:
+                    found[k] = (path, frame)
+        if len(found) == len(counts):
+            break
+    return {k: found.get(k, best[k][1:]) for k in counts}
 
 
 def evaluate_entries(entries: Sequence[Entry], annotations: str, images: str, split: str,
@@ -146,7 +170,7 @@ def compare(models: Sequence[str], images: Sequence[str], runs: int = 50, warmup
             pretrained: Optional[str] = None, annotations: Optional[str] = None,
             annotation_images: Optional[str] = None, split: str = "all",
             memory: bool = True, memory_runs: int = 10, max_images: Optional[int] = None,
-            progress=None) -> Dict:
+            people: Sequence[int] = (), progress=None) -> Dict:
     """Run the whole comparison.
 
     Args:
@@ -163,6 +187,8 @@ def compare(models: Sequence[str], images: Sequence[str], runs: int = 50, warmup
         memory: measure peak RSS of each model in a fresh process.
         memory_runs: segmentations in the memory process.
         max_images: score only the first N images of the split.
+        people: also time every model on one real frame with each of these numbers of people
+            (as the first SSD-ISB model counts them at its application threshold), alternated.
         progress: callable receiving one-line progress messages.
 
     Returns:
@@ -174,7 +200,19 @@ def compare(models: Sequence[str], images: Sequence[str], runs: int = 50, warmup
     if not entries:
         raise UsageError("nothing to compare: give --models and/or --peer")
     frames = [read_image(p) for p in images]
-    time_entries(entries, frames, runs, warmup, threads, progress)
+    segmenters = time_entries(entries, frames, runs, warmup, threads, progress)
+    by_people = {}
+    if people:
+        counter = next((s for e, s in zip(entries, segmenters) if e.kind == "ssd-isb"), None)
+        if counter is None:
+            raise UsageError("--people needs an SSD-ISB model to count the people")
+        for k, (path, frame) in frames_with_people(counter, images, people).items():
+            timed = time_interleaved(segmenters, [frame], runs, warmup)
+            by_people[k] = {"image": os.path.basename(path),
+                            "people": len(counter(frame)),
+                            "latency_ms": [t["latency_ms"]["total"] for t in timed]}
+            if progress:
+                progress(f"timed a frame with {by_people[k]['people']} people")
     if memory:
         for e in entries:
             e.results["memory"] = measure_memory(e.path, images[:5], memory_runs, kind=e.kind,
@@ -185,17 +223,23 @@ def compare(models: Sequence[str], images: Sequence[str], runs: int = 50, warmup
         evaluate_entries(entries, annotations, annotation_images, split, threads, max_images,
                          progress)
     peer = next((e for e in entries if e.kind == "yolov8-seg"), None)
+    detector = next((e for e in entries if e.kind == "zoo-detector"), None)
     rows = []
-    for e in entries:
+    for i, e in enumerate(entries):
         row = {"label": e.label, "kind": e.kind, "path": os.path.abspath(e.path),
                "backend": e.backend, "precision": e.precision, "variant": e.variant,
                "input_size": e.input_size, "params": e.params,
                "model_bytes": os.path.getsize(e.path), **e.results}
-        if peer is not None:
-            row["latency_vs_peer"] = round(e.results["latency_ms"]["total"]["median"] /
-                                           peer.results["latency_ms"]["total"]["median"], 3)
+        for key, ref in (("latency_vs_peer", peer), ("latency_vs_detector", detector)):
+            if ref is not None:
+                row[key] = round(e.results["latency_ms"]["total"]["median"] /
+                                 ref.results["latency_ms"]["total"]["median"], 3)
+        if by_people:
+            row["latency_by_people"] = {str(v["people"]): v["latency_ms"][i]
+                                        for v in by_people.values()}
         rows.append(row)
     return {"rows": rows, "threads": threads, "runs": runs, "warmup": warmup,
+            "people_frames": {str(v["people"]): v["image"] for v in by_people.values()},
             "timing_images": len(images), "split": split if annotations else None,
             "annotations": os.path.abspath(annotations) if annotations else None,
             "cpu": cpu_model(), "cpu_count": os.cpu_count(), "versions": versions()}
@@ -211,12 +255,15 @@ def markdown_table(report: Dict) -> str:
     """The comparison as one markdown table (thesis Table 5.5 layout, plus AP and ratios)."""
     has_ap = any("segm" in r for r in report["rows"])
     has_peer = any("latency_vs_peer" in r for r in report["rows"])
+    has_detector = any("latency_vs_detector" in r for r in report["rows"])
     head = ["Model", "Backend", "Precision", "Input", "FPS", "Latency ms (p90)",
             "Inference ms", "Peak RSS MB (model)", "File MB", "Params"]
     if has_ap:
         head += ["Mask AP50", "Box AP50"]
     if has_peer:
         head += ["Latency / peer"]
+    if has_detector:
+        head += ["Latency / detector"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for r in report["rows"]:
         lat = r["latency_ms"]["total"]
@@ -231,9 +278,23 @@ def markdown_table(report: Dict) -> str:
             cells += [_fmt(r.get("segm", {}).get("AP50")), _fmt(r.get("bbox", {}).get("AP50"))]
         if has_peer:
             cells += [f"{r['latency_vs_peer']:.2f}"]
+        if has_detector:
+            cells += [f"{r['latency_vs_detector']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     note = (f"{report['threads']} threads, {report['runs']} runs per model alternated, "
-            f"{report['cpu']} ({report['cpu_count']} cores)")
+            f"{report['timing_images']} timing images, {report['cpu']} "
+            f"({report['cpu_count']} cores)")
     if report.get("split"):
         note += f"; AP on split '{report['split']}' of {os.path.basename(report['annotations'])}"
-    return "\n".join(lines) + f"\n\n{note}.\n"
+    text = "\n".join(lines) + f"\n\n{note}.\n"
+    people = report.get("people_frames") or {}
+    if people:
+        head = ["Model"] + [f"{k} people ({name}): ms median (p90)" for k, name in people.items()]
+        rows = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        for r in report["rows"]:
+            by = r.get("latency_by_people", {})
+            rows.append("| " + " | ".join([r["label"]] + [
+                f"{by[k]['median']:.1f} ({by[k]['p90']:.1f})" for k in people]) + " |")
+        text += ("\nEnd-to-end latency on one real frame per number of people (as the first "
+                 "SSD-ISB model counts them), models alternated:\n\n" + "\n".join(rows) + "\n")
+    return text

@@ -7,11 +7,12 @@ from typing import Optional
 
 from ..errors import UsageError
 
-KINDS = ("ssd-isb", "yolov8-seg", "zoo-detector")
+KINDS = ("ssd-isb", "yolov8-seg", "yolo11-seg", "zoo-detector")
 # Per kind: detections kept when timing (what an application keeps) and when scoring AP
 # (everything the model gives, Ultralytics' validation conf).
-APP_THRESHOLD = {"ssd-isb": 0.5, "yolov8-seg": 0.25, "zoo-detector": 0.5}
-EVAL_THRESHOLD = {"ssd-isb": 0.0, "yolov8-seg": 0.001, "zoo-detector": 0.0}
+APP_THRESHOLD = {"ssd-isb": 0.5, "yolov8-seg": 0.25, "yolo11-seg": 0.25, "zoo-detector": 0.5}
+EVAL_THRESHOLD = {"ssd-isb": 0.0, "yolov8-seg": 0.001, "yolo11-seg": 0.001,
+                  "zoo-detector": 0.0}
 
 
 def make_segmenter(kind: str, path: str, backend: Optional[str] = None,
@@ -19,7 +20,8 @@ def make_segmenter(kind: str, path: str, backend: Optional[str] = None,
     """Open ``path`` as a segmenter of ``kind`` (see :data:`KINDS`).
 
     Args:
-        kind: "ssd-isb" (any of our model files), "yolov8-seg" or "zoo-detector".
+        kind: "ssd-isb" (any of our model files), "yolov8-seg", "yolo11-seg" or
+            "zoo-detector".
         path: the model file.
         backend: backend of an SSD-ISB model (from the file when None).
         threads: CPU threads.
@@ -32,10 +34,11 @@ def make_segmenter(kind: str, path: str, backend: Optional[str] = None,
         from ..runtime import Segmenter
 
         return Segmenter(path, backend=backend, threads=threads, score_threshold=threshold)
-    if kind == "yolov8-seg":
-        from ..peers import YoloV8Seg
+    if kind in ("yolov8-seg", "yolo11-seg"):
+        from ..peers import Yolo11Seg, YoloV8Seg
 
-        return YoloV8Seg(path, threads=threads, score_threshold=threshold)
+        cls = YoloV8Seg if kind == "yolov8-seg" else Yolo11Seg
+        return cls(path, threads=threads, score_threshold=threshold)
     from ..peers import ZooBoxDetector
 
     return ZooBoxDetector(path, threads=threads, score_threshold=threshold)

@@ -6,7 +6,7 @@ Nothing here ships or converts their weights: each class reads a file the user p
 ``last_timings``, so benchmarks and evaluation treat every model alike. TF-free.
 """
 
-from .yolov8_seg import YoloV8Seg
+from .yolo_seg import Yolo11Seg, YoloV8Seg
 from .zoo_detector import ZooBoxDetector
 
-__all__ = ["YoloV8Seg", "ZooBoxDetector"]
+__all__ = ["Yolo11Seg", "YoloV8Seg", "ZooBoxDetector"]

@@ -103,8 +103,30 @@ def op_details(interpreter) -> List[Dict]:
 
 
 def op_names(interpreter) -> set:
-    """Names of the ops in the graph (builtin names; custom ops appear as CUSTOM)."""
+    """Names of the ops of the interpreter's first subgraph (see :func:`model_op_names` for
+    every signature of a multi-signature file)."""
     return {op["op_name"] for op in op_details(interpreter)}
+
+
+def model_op_names(content: bytes) -> set:
+    """Names of the ops in every subgraph of a flatbuffer (builtin names; CUSTOM for custom
+    ops, Flex ops among them). LiteRT's interpreter lists only the first subgraph, so a
+    two-stage file (a subgraph per signature) is read through the flatbuffer schema."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:  # older runtimes: the first subgraph is all they tell
+        return op_names(open_interpreter(content=content, allocate=False))
+    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAs(content, 0)
+    codes = []
+    for i in range(model.OperatorCodesLength()):
+        oc = model.OperatorCodes(i)
+        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        codes.append("CUSTOM" if code == schema.BuiltinOperator.CUSTOM else
+                     builtin.get(code, f"BUILTIN_{code}"))
+    return {codes[model.Subgraphs(g).Operators(j).OpcodeIndex()]
+            for g in range(model.SubgraphsLength())
+            for j in range(model.Subgraphs(g).OperatorsLength())}
 
 
 def _produced(interpreter) -> set:

@@ -29,6 +29,9 @@ class ONNXBackend(Backend):
         if threads:
             self.options.intra_op_num_threads = int(threads)
             self.options.inter_op_num_threads = 1
+        # Idle ONNX Runtime threads spin by default; a two-stage model has a session per stage,
+        # and spinning pools of idle sessions take the cores from the one that runs.
+        self.options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
                           if p in ort.get_available_providers()]
         if not self.two_stage:

@@ -34,14 +34,15 @@ class TFLiteBackend(Backend):
     """A single graph through its ``serving_default`` signature, or a two-stage model through
     its ``detect`` signature and one signature per branch.
 
-    One interpreter holds every signature, so the stages share one thread pool (several
-    interpreters with 2 threads each spin against each other on 2 cores). ``branch_threads``
-    gives the branch stage an interpreter of its own with that many threads instead.
+    One interpreter holds every signature, so the stages share one thread pool: several
+    interpreters with 2 threads each spin against each other on 2 cores, and a second
+    interpreter with 1 thread for the small branch calls was no faster
+    (``benchmarks/threads.py``), while it costs a second copy of the packed weights.
     """
 
     name = "tflite"
 
-    def __init__(self, path, meta=None, threads=None, branch_threads: Optional[int] = None):
+    def __init__(self, path, meta=None, threads=None):
         super().__init__(path, meta=meta, threads=threads)
         self.interpreter = open_interpreter(path, threads=threads)
         signatures = self.interpreter.get_signature_list()
@@ -56,9 +57,7 @@ class TFLiteBackend(Backend):
             self.input_name = next(iter(self.call.inputs))
             return
         self.detect_call = SignatureCall(self.interpreter, DETECT)
-        branch_interpreter = self.interpreter if branch_threads in (None, threads) else \
-            open_interpreter(path, threads=branch_threads)
-        self.branch_calls = {k: SignatureCall(branch_interpreter, k) for k in needed[1:]}
+        self.branch_calls = {k: SignatureCall(self.interpreter, k) for k in needed[1:]}
 
     def run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
         if self.two_stage:

@@ -1,5 +1,8 @@
-"""Ultralytics YOLOv8-seg exported to TFLite, decoded as Ultralytics does (letterbox, NMS,
-prototype masks), for comparison only (the weights are AGPL-3.0: never shipped or copied)."""
+"""Ultralytics YOLO-seg TFLite exports (YOLOv8n-seg, YOLO11n-seg), decoded as Ultralytics does
+(letterbox, NMS, prototype masks), for comparison only (the weights are AGPL-3.0: never shipped
+or copied). The two heads differ only in how detections come out: YOLOv8's raw
+``[1, 4 + classes + 32, N]`` grid needs NMS here, YOLO11's export runs NMS in the graph and
+gives ``[1, 300, 38]`` (x1, y1, x2, y2 normalized, score, class, 32 coefficients)."""
 
 from __future__ import annotations
 
@@ -38,9 +41,9 @@ def letterbox(image: np.ndarray, size: int, color: str = "bgr"
     return (cv2.cvtColor(out, cv2.COLOR_BGR2RGB) if color == "bgr" else out), scale, (top, left)
 
 
-class YoloV8Seg(SegmenterBase):
-    """YOLOv8-seg TFLite (``[1,116,N]`` boxes+scores+coefficients, ``[1,160,160,32]``
-    prototypes), person class only.
+class YoloSeg(SegmenterBase):
+    """A YOLO-seg TFLite file: a detections output and ``[1, 160, 160, 32]`` prototypes;
+    person class only. Subclasses read the detections (:meth:`detections`).
 
     Args:
         path: the ``.tflite`` file (float or int8 I/O).
@@ -52,6 +55,7 @@ class YoloV8Seg(SegmenterBase):
 
     name = "tflite"
     class_names = ["person"]
+    model_name = "YOLO-seg"
 
     def __init__(self, path: str, threads: Optional[int] = None, score_threshold: float = 0.25,
                  iou_threshold: float = 0.7, max_detections: int = 300):
@@ -62,9 +66,9 @@ class YoloV8Seg(SegmenterBase):
         outs = self.interpreter.get_output_details()
         protos = [d for d in outs if len(d["shape"]) == 4]
         preds = [d for d in outs if len(d["shape"]) == 3]
-        if len(protos) != 1 or len(preds) != 1:
-            raise BackendError(f"{path}: not a YOLOv8-seg export (outputs "
-                               f"{[tuple(d['shape']) for d in outs]})")
+        if len(protos) != 1 or len(preds) != 1 or not self.accepts(preds[0]["shape"]):
+            raise BackendError(f"{path}: not a {self.model_name} export (outputs "
+                               f"{[tuple(int(v) for v in d['shape']) for d in outs]})")
         self.pred, self.protos = preds[0], protos[0]
         self.size = int(self.input["shape"][1])
         self.num_coefficients = int(self.protos["shape"][-1])
@@ -72,8 +76,14 @@ class YoloV8Seg(SegmenterBase):
         self.iou_threshold = float(iou_threshold)
         self.max_detections = int(max_detections)
         self.params = parameter_count(self.interpreter)
-        self.quantization = "int8" if self.input["dtype"] == np.int8 else "none"
+        int8 = any(t["dtype"] == np.int8 for t in self.interpreter.get_tensor_details())
+        self.quantization = "int8" if int8 else "none"
         self.input_size = (self.size, self.size)
+
+    @staticmethod
+    def accepts(shape) -> bool:
+        """Whether a detections output of this shape is this head's."""
+        return True
 
     def _output(self, detail) -> np.ndarray:
         value = self.interpreter.get_tensor(detail["index"])
@@ -86,37 +96,26 @@ class YoloV8Seg(SegmenterBase):
     def infer(self, x: np.ndarray):
         self.interpreter.set_tensor(self.input["index"], x)
         self.interpreter.invoke()
-        # [4 + classes + coefficients, N] and [160, 160, C]
         return self._output(self.pred)[0], self._output(self.protos)[0]
+
+    def detections(self, pred: np.ndarray):
+        """Person detections of the head: (xyxy [K, 4] in letterbox pixels, scores [K],
+        coefficients [K, C]), best first."""
+        raise NotImplementedError
 
     def decode(self, raw, image_size, context) -> Segmentation:
         (pred, protos), (scale, pad) = raw, context
         height, width = image_size
-        nc = pred.shape[0] - 4 - self.num_coefficients
-        scores = pred[4 + PERSON]
-        keep = np.nonzero(scores > self.score_threshold)[0]
-        centre = pred[:4, keep].T
-        if centre.size and float(np.max(pred[:4])) <= 2.0:  # normalized export: to pixels
-            centre = centre * self.size
-        xyxy = center_xywh_to_xyxy(centre)
-        order = np.zeros((0,), np.int64)
-        if keep.size:
-            # OpenCV's NMS takes (x, y, w, h) boxes.
-            xywh = np.concatenate([xyxy[:, :2], centre[:, 2:]], axis=1)
-            idx = cv2.dnn.NMSBoxes(xywh.tolist(), scores[keep].tolist(), self.score_threshold,
-                                   self.iou_threshold, top_k=self.max_detections)
-            order = np.asarray(idx, np.int64).reshape(-1)[:self.max_detections]
-        boxes_lb = xyxy[order]
-        coefs = pred[4 + nc:, keep][:, order].T  # [K, C]
+        boxes_lb, scores, coefs = self.detections(pred)
         top, left = pad
         offset = np.array([left, top, left, top], np.float32)
         boxes = (boxes_lb - offset) / scale
         boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
-        masks = np.zeros((len(order), height, width), dtype=bool)
-        if len(order):
+        n = len(boxes)
+        masks = np.zeros((n, height, width), dtype=bool)
+        if n:
             masks = self._masks(coefs, protos, boxes, (height, width), scale, pad)
-        n = len(order)
-        return Segmentation(boxes=boxes, scores=scores[keep][order].astype(np.float32),
+        return Segmentation(boxes=boxes, scores=scores.astype(np.float32),
                             class_ids=np.ones((n,), np.int32), masks=masks,
                             has_mask=np.ones((n,), bool), image_size=(height, width),
                             class_names=list(self.class_names))
@@ -151,3 +150,48 @@ class YoloV8Seg(SegmenterBase):
                                  borderMode=cv2.BORDER_REPLICATE)
             masks[i, r0:r1, c0:c1] = roi > 0.0
         return masks
+
+
+class YoloV8Seg(YoloSeg):
+    """YOLOv8-seg: ``[1, 4 + classes + 32, N]`` (cx, cy, w, h, class scores, coefficients);
+    class-agnostic NMS here, as Ultralytics' ``non_max_suppression``."""
+
+    model_name = "YOLOv8-seg"
+
+    @staticmethod
+    def accepts(shape) -> bool:
+        return int(shape[1]) < int(shape[2])  # channels first, thousands of candidates
+
+    def detections(self, pred: np.ndarray):
+        nc = pred.shape[0] - 4 - self.num_coefficients
+        scores = pred[4 + PERSON]
+        keep = np.nonzero(scores > self.score_threshold)[0]
+        centre = pred[:4, keep].T
+        if centre.size and float(np.max(pred[:4])) <= 2.0:  # normalized export: to pixels
+            centre = centre * self.size
+        xyxy = center_xywh_to_xyxy(centre)
+        order = np.zeros((0,), np.int64)
+        if keep.size:
+            # OpenCV's NMS takes (x, y, w, h) boxes.
+            xywh = np.concatenate([xyxy[:, :2], centre[:, 2:]], axis=1)
+            idx = cv2.dnn.NMSBoxes(xywh.tolist(), scores[keep].tolist(), self.score_threshold,
+                                   self.iou_threshold, top_k=self.max_detections)
+            order = np.asarray(idx, np.int64).reshape(-1)[:self.max_detections]
+        return xyxy[order], scores[keep][order], pred[4 + nc:, keep][:, order].T
+
+
+class Yolo11Seg(YoloSeg):
+    """YOLO11-seg exported with NMS in the graph: ``[1, 300, 38]`` rows of (x1, y1, x2, y2
+    normalized to the letterboxed input, score, class, 32 coefficients), best first."""
+
+    model_name = "YOLO11-seg (NMS in graph)"
+
+    @staticmethod
+    def accepts(shape) -> bool:
+        return int(shape[1]) > int(shape[2])  # one row per detection
+
+    def detections(self, pred: np.ndarray):
+        keep = (pred[:, 5].round() == PERSON) & (pred[:, 4] > self.score_threshold)
+        rows = pred[keep][:self.max_detections]
+        xyxy = rows[:, :4] * self.size
+        return xyxy, rows[:, 4], rows[:, 6:6 + self.num_coefficients]
