@@ -21,6 +21,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
+    from ssd_isb.files import write_json
     from ssd_isb.measure.benchmark import default_images
     from ssd_isb.measure.memory import measure_memory
     from ssd_isb.runtime.image_io import list_images
@@ -46,8 +47,7 @@ def main(argv=None) -> int:
     report = {"model": os.path.abspath(args.model), "runs": args.runs, **report}
     print(json.dumps(report, indent=2))
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=2)
+        write_json(args.output, report)
     return 0
 
 

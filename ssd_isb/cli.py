@@ -96,9 +96,9 @@ def cmd_export(args) -> str:
 
 def cmd_benchmark(args) -> str:
     from .measure.benchmark import run_benchmark, summary_line
-    from .runtime.image_io import list_images
+    from .runtime.image_io import folder_images
 
-    images = list_images(args.images) if args.images else None
+    images = folder_images(args.images) if args.images else None
     report = run_benchmark(args.model, args.backend, args.threads, args.runs, args.warmup,
                            images, output=args.output)
     return summary_line(report) + (f" -> {args.output}" if args.output else "")
@@ -120,7 +120,7 @@ def cmd_predict(args) -> str:
     return summary_line(predict(args.model, args.source, args.output, backend=args.backend,
                                 threads=args.threads, score_threshold=args.score_threshold,
                                 annotations=args.annotations, overlays=not args.no_overlays,
-                                max_frames=args.max_frames))
+                                max_frames=args.max_frames, exist_ok=args.exist_ok))
 
 
 def cmd_models(args) -> str:
@@ -161,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def command(name, func, text):
         p = sub.add_parser(name, help=text, description=text, formatter_class=fmt)
+        p.add_argument("--verbose", action="store_true",
+                       help="also show TensorFlow / LiteRT messages and INFO logs")
         p.set_defaults(func=func)
         return p
 
@@ -239,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     _runtime_options(p)
     p.add_argument("--runs", type=int, default=100, help="timed runs")
     p.add_argument("--warmup", type=int, default=10, help="untimed runs first")
-    p.add_argument("--images", help="folder of real images (default: ../shared/data photos)")
+    p.add_argument("--images", help="folder of photos (default: the shipped samples)")
     p.add_argument("--output", help="report JSON")
 
     p = command("demo", cmd_demo, "live segmentation of a camera, video, stream or folder")
@@ -259,31 +261,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="predictions", help="folder for results and overlays")
     p.add_argument("--annotations", help="COCO json whose image ids the results carry")
     p.add_argument("--no-overlays", action="store_true", help="only write results.json")
+    p.add_argument("--exist-ok", action="store_true",
+                   help="write into --output even if it holds a run (default: next free name)")
 
     p = command("models", cmd_models, "the models shipped with the package")
     p.add_argument("--json", action="store_true", help="machine-readable list")
     return parser
 
 
-# Commands whose INFO log is part of their output (data report, exported I/O shapes).
-INFO_COMMANDS = ("train", "export", "import-weights", "demo")
+INFO_COMMANDS = ("train", "export", "import-weights", "demo")  # their INFO log is output
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``ssd-isb`` command; returns the exit code (0 done, 2 bad input)."""
     import logging
 
+    from .quiet import configure_logging, hushed
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.command in INFO_COMMANDS else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        text = args.func(args)
-    except SSDISBError as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        print(f"ssd-isb {args.command}: error: {message}", file=sys.stderr)
-        return 2
-    if text:
-        print(text)
+    configure_logging(logging.INFO if args.command in INFO_COMMANDS or args.verbose
+                      else logging.WARNING)
+    with hushed(enabled=not args.verbose):
+        try:
+            text = args.func(args)
+        except SSDISBError as err:
+            message = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+            print(f"ssd-isb {args.command}: error: {message}", file=sys.stderr)
+            return 2
+        if text:
+            print(text)
     return 0
 
 

@@ -19,10 +19,20 @@ from .files import write_json
 from .runtime import Segmenter
 from .runtime.draw import draw_segmentation
 from .smoothing import MaskSmoother
-from .video import FrameSource, video_writer
+from .errors import UsageError, check_range
+from .files import check_writable
+from .progress import progress
+from .video import VIDEO_EXTENSIONS, FrameSource, SourceError, video_writer
 
 log = logging.getLogger("ssd_isb.demo")
 WINDOW = "ssd-isb"
+
+
+def has_gui() -> bool:
+    """Whether this OpenCV build can open windows (opencv-python-headless cannot)."""
+    info = cv2.getBuildInformation()
+    gui = info[info.find("GUI:"):].splitlines()[0] if "GUI:" in info else ""
+    return bool(gui) and "NONE" not in gui.upper()
 
 
 def fps_text(frame: np.ndarray, fps: float, paused: bool = False) -> None:
@@ -46,6 +56,16 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
         ``fps_median``, ``fps_p95`` (the 95th-percentile slowest frame as FPS),
         ``latency_ms_median``, ``output``.
     """
+    check_range("--score-threshold", score_threshold, 0.0, 1.0)
+    check_range("--max-frames", max_frames, 1)
+    check_range("--reconnect-seconds", reconnect_seconds, 0.0)
+    if output:  # before any work: a bad path fails now, not after the first frame
+        if not output.lower().endswith(VIDEO_EXTENSIONS):
+            raise SourceError(f"{output}: cannot write this video format (use .mp4 or .avi)")
+        check_writable(os.path.dirname(os.path.abspath(output)) or ".")
+    if display and not has_gui():
+        raise UsageError("this OpenCV has no window support (opencv-python-headless): use "
+                         "--no-display, or pip install opencv-python")
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
     frames = FrameSource(source, reconnect_seconds=reconnect_seconds)
     smoother = MaskSmoother() if smooth else None
@@ -54,8 +74,12 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
     paused, last = False, None
     shown = 0
     ended_by = ""
+    # Headless runs show a progress bar (on a terminal); a window is its own progress.
+    total = min(frames.stats.frame_count or 10 ** 9, max_frames or 10 ** 9)
+    stream = frames if display else progress(frames, total=None if total == 10 ** 9 else total,
+                                             desc="demo", unit="frame")
     try:
-        for frame in frames:
+        for frame in stream:
             start = time.perf_counter()
             result = seg(frame)
             if smoother is not None:

@@ -36,3 +36,19 @@ def require(module: str, extra: str, purpose: str):
     except ImportError:
         raise MissingExtraError(f"{purpose} needs {module.split('.')[0]}, which is not "
                                 f"installed: pip install 'ssd-isb[{extra}]'") from None
+
+
+def check_range(name: str, value, low=None, high=None):
+    """``value`` if it lies in [``low``, ``high``] (either bound may be None; a None value
+    passes: the option was not given); else :class:`UsageError` naming the option."""
+    if value is None:
+        return value
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            want = f">= {low}"
+        elif low is None:
+            want = f"<= {high}"
+        else:
+            want = f"between {low} and {high}"
+        raise UsageError(f"{name} {value}: must be {want}")
+    return value

@@ -1,7 +1,9 @@
-"""Result files: written whole or not at all (TF-free).
+"""Result files and folders (TF-free).
 
 A report or results file is written to a temporary name and moved into place, so a killed run
-never leaves half a JSON file behind.
+never leaves half a JSON file behind; an output folder is checked before the work starts, so a
+read-only place fails at once instead of after the inference; a second run into a used folder
+gets the next numbered one.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+
+from .errors import SSDISBError
 
 
 def write_json(path: str, data: Any, indent: int = 2) -> str:
@@ -20,3 +24,40 @@ def write_json(path: str, data: Any, indent: int = 2) -> str:
         json.dump(data, fh, indent=indent)
     os.replace(tmp, path)
     return path
+
+
+class OutputError(SSDISBError, OSError):
+    """An output cannot be written where asked; the message names the path."""
+
+
+def check_writable(folder: str) -> str:
+    """Create ``folder`` if needed and prove a file can be written in it, before any work.
+
+    Raises:
+        OutputError: it is a file, or it cannot be created or written (one line naming it).
+    """
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OutputError(f"{folder}: is a file, not a folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = os.path.join(folder, f".ssd-isb-write-test-{os.getpid()}")
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.remove(probe)
+    except OSError as err:
+        raise OutputError(f"{folder}: cannot write here ({err.strerror or err})") from None
+    return folder
+
+
+def run_folder(output: str, exist_ok: bool = False) -> str:
+    """The folder a run writes to: ``output`` if it is new or empty (or ``exist_ok``), else the
+    first free ``output2``, ``output3``, ... (as Ultralytics numbers its runs), so a second run
+    never mixes its files with the first's."""
+    if exist_ok or not os.path.exists(output) or (os.path.isdir(output)
+                                                   and not os.listdir(output)):
+        return output
+    base = output.rstrip(os.sep) or output
+    n = 2
+    while os.path.exists(f"{base}{n}"):
+        n += 1
+    return f"{base}{n}"

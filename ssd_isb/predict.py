@@ -18,7 +18,9 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from .files import write_json
+from .errors import check_range
+from .files import check_writable, run_folder, write_json
+from .progress import progress
 from .runtime import ImageError, Segmenter, read_image
 from .runtime.coco_results import to_coco_results
 from .runtime.draw import draw_segmentation
@@ -38,28 +40,61 @@ def _image_ids(annotations: Optional[str]) -> Dict[str, int]:
     return {im["file_name"]: int(im["id"]) for im in data.get("images", [])}
 
 
-def _image_id(name: str, ids: Dict[str, int]) -> Optional[int]:
-    if name in ids:
-        return ids[name]
-    stem = os.path.splitext(name)[0]
-    return int(stem) if stem.isdigit() else None  # COCO's 000000001000.jpg is image 1000
+def image_ids(names: List[str], known: Dict[str, int]) -> Dict[str, int]:
+    """An ``image_id`` for every file: from ``known`` (annotations), else COCO's numeric file
+    names (000000001000.jpg is image 1000), else a running number past the largest id in use,
+    so every result is a valid COCO result."""
+    out = {}
+    for name in names:
+        stem = os.path.splitext(name)[0]
+        if name in known:
+            out[name] = known[name]
+        elif stem.isdigit():
+            out[name] = int(stem)
+    next_id = max(out.values(), default=0) + 1
+    for name in names:
+        if name not in out:
+            out[name], next_id = next_id, next_id + 1
+    return out
+
+
+HUGE_PIXELS = 40e6
+
+
+def warn_if_huge(image: np.ndarray, name: str) -> None:
+    """Say so when an image is so large that its full-resolution masks cost gigabytes (a 12000
+    x 9000 photo: 108 MB per person): the model sees it at 320x320 anyway."""
+    h, w = image.shape[:2]
+    if h * w > HUGE_PIXELS:
+        log.warning("%s is %dx%d (%.0f MP): each person's full-resolution mask takes %.0f MB "
+                    "and drawing takes seconds; downscale such images first if you can", name,
+                    w, h, h * w / 1e6, h * w / 1e6)
+
+
+def overlay_name(name: str) -> str:
+    """``a.jpg`` -> ``a_overlay.jpg``, ``a.png`` -> ``a_overlay.png``: the input's extension
+    stays, so two inputs that differ only by it keep two overlays."""
+    stem, ext = os.path.splitext(name)
+    return f"{stem}_overlay{ext if ext.lower() in ('.jpg', '.jpeg', '.png', '.bmp') else '.jpg'}"
 
 
 def predict(model: Optional[str], source: str, output: str, backend: Optional[str] = None,
             threads: Optional[int] = None, score_threshold: float = 0.5,
             annotations: Optional[str] = None, overlays: bool = True,
-            max_frames: Optional[int] = None) -> Dict:
+            max_frames: Optional[int] = None, exist_ok: bool = False) -> Dict:
     """Segment ``source`` (an image, a folder of images or a video file) with ``model``.
 
     Args:
         model: model file (its sidecar beside it).
         source: image file, folder of images, or video file.
-        output: folder for ``results.json`` and the overlays (created).
+        output: folder for ``results.json`` and the overlays (created; a used one is left
+            alone and the next numbered one, ``output2`` ..., is used, unless ``exist_ok``).
         backend, threads: runtime backend and CPU threads.
         score_threshold: detections kept.
         annotations: a COCO json whose image ids the results should carry.
         overlays: write an overlay image per image (or an annotated video).
         max_frames: stop a video after this many frames.
+        exist_ok: write into ``output`` even if it holds an earlier run.
 
     Returns:
         Summary: ``images``, ``instances``, ``unreadable``, ``results`` (path),
@@ -67,12 +102,16 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
 
     Raises:
         SourceError: the source does not exist or holds no image.
+        OutputError: the output folder cannot be written (checked before any work).
+        UsageError: a threshold or frame count out of range.
     """
+    check_range("--score-threshold", score_threshold, 0.0, 1.0)
+    check_range("--max-frames", max_frames, 1)
     if not os.path.exists(source):
         raise SourceError(f"{source}: no such image, folder or video")
+    output = check_writable(run_folder(output, exist_ok))
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
-    ids = _image_ids(annotations)
-    os.makedirs(output, exist_ok=True)
+    known = _image_ids(annotations)
     results: List[Dict] = []
     written: List[str] = []
     unreadable: List[str] = []
@@ -83,7 +122,8 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
         paths = [source] if os.path.isfile(source) else list_images(source)
         if not paths:
             raise SourceError(f"{source}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
-        for path in paths:
+        ids = image_ids([os.path.basename(p) for p in paths], known)
+        for path in progress(paths, desc="predict"):
             name = os.path.basename(path)
             try:
                 image = read_image(path)
@@ -91,13 +131,14 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
                 log.warning("%s, skipped", err)
                 unreadable.append(path)
                 continue
+            warn_if_huge(image, path)
             t0 = time.perf_counter()
             result = seg(image)
             times.append((time.perf_counter() - t0) * 1e3)
-            results += to_coco_results(result, _image_id(name, ids), file_name=name)
+            results += to_coco_results(result, ids[name], file_name=name)
             count += 1
             if overlays:
-                out_path = os.path.join(output, os.path.splitext(name)[0] + "_overlay.jpg")
+                out_path = os.path.join(output, overlay_name(name))
                 cv2.imwrite(out_path, draw_segmentation(image, result))
                 written.append(out_path)
     else:
@@ -112,7 +153,7 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
             "unreadable_files": unreadable, "results": results_path, "overlays": written,
             "ms_per_image": round(float(np.median(times)), 2) if times else None,
             "backend": seg.backend.name, "model": os.path.abspath(seg.path),
-            "unit": "frames" if video else "images"}
+            "unit": "frames" if video else "images", "output": output}
 
 
 def _predict_video(seg: Segmenter, source: str, output: str, results: List[Dict],
@@ -122,8 +163,11 @@ def _predict_video(seg: Segmenter, source: str, output: str, results: List[Dict]
     frames = FrameSource(source)
     writer = None
     count = 0
+    total = int(frames.stats.frame_count or 0) or None
     try:
-        for index, frame in enumerate(frames):
+        for index, frame in enumerate(progress(frames, total=min(total or 10**9, max_frames or
+                                                                   10**9) if total else None,
+                                               desc=name, unit="frame")):
             t0 = time.perf_counter()
             result = seg(frame)
             times.append((time.perf_counter() - t0) * 1e3)

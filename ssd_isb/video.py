@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .errors import SSDISBError
+from .files import check_writable
 from .runtime.image_io import ImageError, list_images, read_image
 
 log = logging.getLogger("ssd_isb.video")
@@ -42,21 +43,45 @@ class SourceStats:
     ended_by: str = ""
     fps: float = 0.0  # the source's own frame rate, when it reports one
     size: Tuple[int, int] = (0, 0)  # (width, height)
+    frame_count: int = 0  # frames of a file or folder, when known (for progress bars)
     timestamps: list = field(default_factory=list, repr=False)
 
 
-def video_writer(path: str, fps: float, size: Tuple[int, int]) -> cv2.VideoWriter:
-    """An OpenCV writer for ``path`` (.mp4: mp4v, else MJPG) at ``fps`` and (width, height).
+VIDEO_EXTENSIONS = (".mp4", ".avi")
+
+
+class VideoWriter:
+    """An OpenCV video writer whose every frame is brought to the video's size (frames of a
+    folder of images differ in size; OpenCV would drop them silently)."""
+
+    def __init__(self, path: str, fps: float, size: Tuple[int, int]):
+        if not path.lower().endswith(VIDEO_EXTENSIONS):
+            raise SourceError(f"{path}: cannot write this video format (use .mp4 or .avi)")
+        check_writable(os.path.dirname(os.path.abspath(path)) or ".")
+        fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.lower().endswith(".mp4") else "MJPG"))
+        self.size = (int(size[0]), int(size[1]))
+        self.writer = cv2.VideoWriter(path, fourcc, fps if fps and fps < 120 else 15.0,
+                                      self.size)
+        if not self.writer.isOpened():
+            raise SourceError(f"{path}: OpenCV cannot open a video writer for it")
+
+    def write(self, frame: np.ndarray) -> None:
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        self.writer.write(frame)
+
+    def release(self) -> None:
+        self.writer.release()
+
+
+def video_writer(path: str, fps: float, size: Tuple[int, int]) -> VideoWriter:
+    """A writer for ``path`` (.mp4: mp4v, .avi: MJPG) at ``fps`` and (width, height).
 
     Raises:
-        SourceError: the file cannot be written (one line naming it).
+        SourceError: an unknown extension, or OpenCV cannot write it.
+        OutputError: the folder cannot be written.
     """
-    fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.lower().endswith(".mp4") else "MJPG"))
-    os.makedirs(os.path.dirname(os.path.abspath(path)) or ".", exist_ok=True)
-    writer = cv2.VideoWriter(path, fourcc, fps if fps and fps < 120 else 15.0, size)
-    if not writer.isOpened():
-        raise SourceError(f"{path}: cannot write a video here (use .mp4 or .avi)")
-    return writer
+    return VideoWriter(path, fps, size)
 
 
 def parse_source(source: Union[str, int]) -> Union[str, int]:
@@ -100,6 +125,7 @@ class FrameSource:
             self._images = list_images(self.source)
             if not self._images:
                 raise SourceError(f"{self.source}: no images in this folder")
+            self.stats.frame_count = len(self._images)
         elif not self.live and not os.path.exists(str(self.source)):
             raise SourceError(f"{self.source}: no such video file or folder")
         else:
@@ -117,6 +143,7 @@ class FrameSource:
             self._cap.release()
         self._cap = cap
         self.stats.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.stats.frame_count = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0)
         self.stats.size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
                            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         return True

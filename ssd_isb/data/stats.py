@@ -9,7 +9,8 @@ from typing import List, Optional, Sequence
 
 from ..shapes import (exact_coverage, suggest_exact_shapes, suggest_thresholds, threshold_cost,
                       threshold_coverage)
-from .coco import load_coco, window_shape_counts_of
+from ..errors import UsageError, check_range
+from .coco import DatasetError, load_coco, window_shape_counts_of
 
 THESIS_SHAPES = ["7x2", "6x3", "6x2", "5x3", "5x2", "4x3", "4x2", "3x3", "3x2", "3x1", "2x2",
                  "2x1"]
@@ -43,7 +44,17 @@ def shape_table(counts_by_name, columns) -> List[str]:
 def print_stats(annotation_files: Sequence[str], input_size: int = 640,
                 shapes: Optional[Sequence[str]] = None, suggest: Optional[int] = None,
                 max_area: Optional[int] = None, config: Optional[str] = None) -> None:
-    """Print the shape distribution of person boxes for the stride-32 grid of ``input_size``."""
+    """Print the shape distribution of person boxes for the stride-32 grid of ``input_size``.
+
+    Raises:
+        UsageError: an input size that is not a positive multiple of 32, a shape suggestion
+            count below 1.
+        DatasetError: the annotation files hold no person box (nothing to count or suggest).
+    """
+    if input_size < 32 or input_size % 32:
+        raise UsageError(f"--input-size {input_size}: must be a positive multiple of 32 (the "
+                         f"stride-32 grid), e.g. {max(32, round(input_size / 32) * 32)}")
+    check_range("--suggest-shapes", suggest, 1)
     grid = (input_size // 32, input_size // 32)
     if shapes:
         columns = [_parse(s) for s in shapes]
@@ -62,6 +73,8 @@ def print_stats(annotation_files: Sequence[str], input_size: int = 640,
             folder = os.path.dirname(folder)
         counts_by_name[os.path.basename(folder) + "/" + os.path.basename(path)] = counts
         union += counts
+    if not sum(union.values()):
+        raise DatasetError(f"{', '.join(annotation_files)}: no person boxes to count")
     print(f"Person boxes by encompassing-window shape (h x w) on the {grid[0]}x{grid[1]} "
           f"stride-32 grid of a {input_size}x{input_size} input (thesis Table 5.1):")
     for line in shape_table(counts_by_name, columns):

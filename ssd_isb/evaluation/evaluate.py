@@ -17,7 +17,7 @@ import time
 from typing import Dict, List, Optional
 
 from ..data.coco import DatasetError, is_holdout, person_category_id, read_coco_json
-from ..errors import SSDISBError
+from ..errors import SSDISBError, require
 from ..files import write_json
 from ..runtime import ImageError, Segmenter
 from ..runtime.coco_results import to_coco_results, with_box_masks
@@ -31,14 +31,42 @@ class EvaluationError(SSDISBError, ValueError):
     """Evaluation cannot run; the message names the file and the problem."""
 
 
+def check_segmentations(data: Dict, path: str) -> None:
+    """Every annotation's mask must be one pycocotools can score: polygons of at least 3
+    points, RLE of its image's size. Checked before any inference, so a bad file costs
+    nothing (pycocotools would fail after the whole run, or score a wrong-sized RLE)."""
+    sizes = {im.get("id"): (im.get("height"), im.get("width")) for im in data["images"]}
+    for ann in data["annotations"]:
+        seg, where = ann.get("segmentation"), (f"{path}: annotation {ann.get('id')} (image "
+                                                f"{ann.get('image_id')})")
+        if ann.get("image_id") not in sizes:
+            raise EvaluationError(f"{where}: no such image in 'images'")
+        if isinstance(seg, list):
+            if not seg:
+                raise EvaluationError(f"{where}: empty segmentation list")
+            for poly in seg:
+                if not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2:
+                    n = len(poly) if isinstance(poly, list) else type(poly).__name__
+                    raise EvaluationError(f"{where}: a polygon needs an even number >= 6 of "
+                                          f"coordinates, got {n}")
+        elif isinstance(seg, dict):
+            if list(seg.get("size", [])) != list(sizes[ann["image_id"]]):
+                raise EvaluationError(f"{where}: RLE size {seg.get('size')} is not its image's "
+                                      f"{list(sizes[ann['image_id']])} (height, width)")
+        else:
+            raise EvaluationError(f"{where}: no segmentation (polygons or RLE)")
+
+
 def load_ground_truth(annotations: str):
     """pycocotools COCO of an annotation file, checked first for a clear error."""
+    require("pycocotools", "eval", "evaluate (COCO metrics)")
     from pycocotools.coco import COCO
 
     try:
         data = read_coco_json(annotations)
     except DatasetError as err:
         raise EvaluationError(str(err)) from None
+    check_segmentations(data, annotations)
     if "categories" not in data:
         data["categories"] = [{"id": 1, "name": "person"}]
     with contextlib.redirect_stdout(io.StringIO()):

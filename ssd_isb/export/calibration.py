@@ -8,7 +8,7 @@ from typing import Iterator, List, Optional
 import numpy as np
 
 from ..config import Config
-from ..runtime.image_io import ImageError, list_images, model_input, read_image
+from ..runtime.image_io import ImageError, folder_images, model_input, read_image
 from .formats import ExportError
 
 
@@ -19,9 +19,7 @@ def calibration_paths(cfg: Config, source: Optional[str], count: int, seed: int 
     The pipeline's records are shuffled with a fixed seed so the sample spans every dataset.
     """
     if source:
-        paths = list_images(source)
-        if not paths:
-            raise ExportError(f"{source}: no images for calibration")
+        paths = folder_images(source)
     else:
         from ..data import load_datasets
 

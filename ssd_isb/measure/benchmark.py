@@ -12,22 +12,28 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence
 
-from ..errors import UsageError
+from ..errors import UsageError, check_range
 from ..files import write_json
 from ..runtime import Segmenter
 from ..runtime.image_io import list_images, read_image
 from ..runtime.protocol import STAGES
+from ..samples import sample_images
 from .host import cpu_model, peak_rss_mb, versions
 from .timing import time_interleaved
 
-__all__ = ["STAGES", "default_images", "run_benchmark", "summary_line"]
+__all__ = ["STAGES", "default_images", "run_benchmark", "sample_images", "summary_line"]
 
 
-def default_images() -> List[str]:
-    """Real photos of people from ../shared/data when present (coco_person_val2017)."""
+MAX_IMAGES = 50  # decoded up front; more only costs memory (the peak RSS would report it)
+
+
+def default_images(limit: int = 20) -> List[str]:
+    """Real photos of people from ../shared/data when present (coco_person_val2017), else the
+    shipped samples."""
     from ..config import data_root
 
-    return list_images(os.path.join(data_root(), "coco_person_val2017", "images"), limit=20)
+    found = list_images(os.path.join(data_root(), "coco_person_val2017", "images"), limit=limit)
+    return found or sample_images()[:limit]
 
 
 def run_benchmark(model: Optional[str] = None, backend: Optional[str] = None,
@@ -41,14 +47,17 @@ def run_benchmark(model: Optional[str] = None, backend: Optional[str] = None,
         threads: CPU threads.
         runs: timed runs (images are cycled).
         warmup: untimed runs first.
-        images: real image paths (default: :func:`default_images`).
+        images: real image paths (default: :func:`sample_images`); the first
+            :data:`MAX_IMAGES` are used.
         score_threshold: detections kept (and masks pasted) per image, as an application would.
         output: write the report here as JSON too.
 
     Returns:
         The benchmark report (DESIGN.md section 2 keys).
     """
-    paths = list(images) if images is not None else default_images()
+    check_range("--runs", runs, 1)
+    check_range("--warmup", warmup, 0)
+    paths = (list(images) if images is not None else sample_images())[:MAX_IMAGES]
     if not paths:
         raise UsageError("no images to benchmark on (pass --images with a folder of photos)")
     frames = [read_image(p) for p in paths]

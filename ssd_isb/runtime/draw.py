@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import List, Optional, Tuple
+
 import cv2
 import numpy as np
 
 from .result import Segmentation
+
+FONT, SCALE, THICKNESS = cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1
 
 
 def instance_color(i: int) -> tuple:
@@ -15,9 +19,41 @@ def instance_color(i: int) -> tuple:
     return tuple(int(c) for c in bgr)
 
 
+def _overlaps(a: Tuple[int, int, int, int], b: Tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def label_places(boxes, labels: List[str], image_size) -> List[Optional[Tuple[int, int]]]:
+    """Where each label's text goes (its bottom-left corner), or None to leave it out.
+
+    Highest-scoring first (the order of ``boxes``): above the box, else inside its top, else
+    below it, at the first place that overlaps no label already placed and stays in the
+    image. In a crowd some labels are left out rather than drawn over each other; the box and
+    mask colours still tell the instances apart.
+    """
+    height, width = image_size
+    placed: List[Tuple[int, int, int, int]] = []
+    out: List[Optional[Tuple[int, int]]] = []
+    for box, text in zip(boxes, labels):
+        (tw, th), base = cv2.getTextSize(text, FONT, SCALE, THICKNESS)
+        x0, y0, _, y1 = (int(round(v)) for v in box)
+        x = min(max(x0, 0), max(width - tw - 4, 0))
+        chosen = None
+        for y in (y0 - 4, y0 + th + 4, y1 + th + 4):  # above, inside the top, below
+            rect = (x, y - th - 2, x + tw + 4, y + base + 2)
+            if rect[1] >= 0 and rect[3] <= height and not any(_overlaps(rect, r)
+                                                              for r in placed):
+                chosen = (x + 2, y)
+                placed.append(rect)
+                break
+        out.append(chosen)
+    return out
+
+
 def draw_segmentation(image_bgr: np.ndarray, result: Segmentation, alpha: float = 0.5,
                       boxes: bool = True, scores: bool = True) -> np.ndarray:
-    """Blend each instance's mask in its own colour and draw its box and score."""
+    """Blend each instance's mask in its own colour, draw its box and a label that overlaps no
+    other label (see :func:`label_places`)."""
     out = image_bgr.copy()
     for i in range(len(result)):
         color = instance_color(i)
@@ -27,11 +63,18 @@ def draw_segmentation(image_bgr: np.ndarray, result: Segmentation, alpha: float 
             contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
                                            cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, contours, -1, color, 1, cv2.LINE_AA)
-        x0, y0, x1, y1 = (int(round(v)) for v in result.boxes[i])
         if boxes:
+            x0, y0, x1, y1 = (int(round(v)) for v in result.boxes[i])
             cv2.rectangle(out, (x0, y0), (x1, y1), color, 2, cv2.LINE_AA)
-        if scores:
-            label = f"{result.labels[i]} {result.scores[i]:.2f}"
-            cv2.putText(out, label, (x0 + 2, max(y0 - 4, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
-                        color, 1, cv2.LINE_AA)
+    if scores and len(result):
+        texts = [f"{name} {s:.2f}" for name, s in zip(result.labels, result.scores)]
+        for i, (text, place) in enumerate(zip(texts, label_places(result.boxes, texts,
+                                                                  out.shape[:2]))):
+            if place is None:
+                continue
+            (tw, th), base = cv2.getTextSize(text, FONT, SCALE, THICKNESS)
+            x, y = place
+            cv2.rectangle(out, (x - 2, y - th - 2), (x + tw + 2, y + base), (0, 0, 0), -1)
+            cv2.putText(out, text, (x, y), FONT, SCALE, instance_color(i), THICKNESS,
+                        cv2.LINE_AA)
     return out

@@ -33,6 +33,20 @@ def list_images(folder: Union[str, os.PathLike], limit: Optional[int] = None) ->
     return paths[:limit] if limit else paths
 
 
+def folder_images(folder: Union[str, os.PathLike], limit: Optional[int] = None) -> List[str]:
+    """:func:`list_images` of a folder the user named: at least one image, or an error.
+
+    Raises:
+        ImageError: no such folder, or no image in it (one line naming it).
+    """
+    if not os.path.isdir(folder):
+        raise ImageError(f"{folder}: no such folder")
+    paths = list_images(folder, limit)
+    if not paths:
+        raise ImageError(f"{folder}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return paths
+
+
 def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
     """Read an image file as BGR uint8 [H, W, 3] (grayscale, alpha, 16-bit all handled).
 

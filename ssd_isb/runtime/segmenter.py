@@ -6,6 +6,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from ..errors import check_range
 from .backends import load_backend
 from .boxes import normalized_to_pixels
 from .image_io import model_input
@@ -41,6 +42,8 @@ class Segmenter(SegmenterBase):
                  threads: Optional[int] = None, score_threshold: float = 0.5,
                  mask_threshold: Optional[float] = None):
         super().__init__()
+        check_range("--threads", threads, 1)
+        check_range("--score-threshold", score_threshold, 0.0, 1.0)
         if model is None:
             from ..zoo import default_model_path
 

@@ -22,7 +22,7 @@ from ..config import Config
 from ..data import load_datasets
 from ..data.coco import ImageRecord
 from ..errors import SSDISBError
-from ..files import write_json
+from ..files import check_writable, write_json
 from ..layer_names import is_backbone
 
 log = logging.getLogger("ssd_isb.train")
@@ -109,7 +109,7 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
     t = cfg.train
     total_steps = int(steps or t.steps)
     ckpt_dir = os.path.join(workdir, "checkpoints")
-    os.makedirs(workdir, exist_ok=True)
+    check_writable(workdir)  # a file, or a read-only place, fails before any work
     state = read_checkpoint_state(ckpt_dir) if resume else None
     if resume and state is None:
         raise TrainingError(f"{workdir}: --resume given but there is no complete checkpoint")
@@ -182,7 +182,8 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
     history = trainer.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
                           steps_per_epoch=micro_per_epoch, validation_data=val_data,
                           validation_steps=val_steps,
-                          callbacks=callbacks, verbose=verbose, shuffle=False)
+                          callbacks=callbacks, verbose=_fit_verbosity(verbose, micro_per_epoch),
+                          shuffle=False)
     elapsed = time.time() - started
     if guard.failure:
         raise TrainingError(guard.failure)
@@ -239,7 +240,7 @@ def _init_from_model(model, path: str) -> None:
     if not os.path.exists(path):
         raise TrainingError(f"{path}: no such model file")
     try:  # the model's sidecar says what it was built from: the weights must fit this config
-        model_config(path, model.config, sections=("model", "isb"))
+        model_config(path, model.config)
     except ConfigError as err:
         raise TrainingError(f"{path}: its layers do not match this config's: {err}") from None
     source = load_model(path)
@@ -270,6 +271,16 @@ def checkpoint_to_model(cfg: Config, workdir: str, output: str) -> str:
     trainer.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
     return save_model(model.inference_model, output, cfg, params=model.count_params())
 
+def _fit_verbosity(verbose: int, steps_per_epoch: int) -> int:
+    """Keras' progress bar on a terminal for epochs worth a bar; one line per epoch when the
+    output is a file or an epoch is a few steps (a bar of one step says nothing); 0: quiet."""
+    if not verbose:
+        return 0
+    import sys
+
+    return 1 if sys.stdout.isatty() and steps_per_epoch >= 10 else 2
+
+
 def resolve_config(config: Optional[str], init: Optional[str], workdir: str,
                    resuming: bool) -> Config:
     """The config a training run uses: ``config`` (a YAML path), else the ``init`` model's own
@@ -286,7 +297,7 @@ def resolve_config(config: Optional[str], init: Optional[str], workdir: str,
 
     given = load_config(config) if config else None
     if init and init.endswith(".keras") and not resuming:
-        return model_config(init, given, sections=("model", "isb"))
+        return model_config(init, given)
     saved = os.path.join(workdir, "config.yaml")
     if given is None and resuming and os.path.exists(saved):
         return load_config(saved)

@@ -1,0 +1,207 @@
+"""Bad input as a user gives it: one line naming the problem, exit 2, no traceback, and nothing
+lost (issue 15). Runs the real command in-process on real files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import BLOCK_TF, DATA, ROOT, need
+from ssd_isb.cli import main
+
+SAMPLES = os.path.join(ROOT, "ssd_isb", "samples")
+PHOTO = os.path.join(SAMPLES, "000000000885.jpg")
+
+
+def _coco(tmp_path, segmentation, size=(427, 640)):
+    """A one-image COCO file whose only person has ``segmentation``."""
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps({
+        "images": [{"id": 885, "file_name": "000000000885.jpg", "height": size[0],
+                    "width": size[1]}],
+        "annotations": [{"id": 7, "image_id": 885, "category_id": 1, "iscrowd": 0,
+                         "bbox": [10, 10, 50, 100], "area": 5000.0,
+                         "segmentation": segmentation}],
+        "categories": [{"id": 1, "name": "person"}]}))
+    return str(path)
+
+
+def _bad_config(tmp_path):
+    import yaml
+
+    cfg = yaml.safe_load(open(os.path.join(ROOT, "configs", "embedded_multi_shape.yaml")))
+    cfg["data"] = {"train": [{"name": "x", "annotations": str(tmp_path / "missing.json"),
+                              "images": str(tmp_path)}]}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+CASES = {
+    "benchmark runs 0": (["benchmark", "--runs", "0"], "--runs 0: must be >= 1"),
+    "benchmark threads 0": (["benchmark", "--threads", "0", "--runs", "1"],
+                            "--threads 0: must be >= 1"),
+    "benchmark missing images": (["benchmark", "--images", "{tmp}/nowhere"],
+                                 "nowhere: no such folder"),
+    "predict score 1.5": (["predict", "--source", PHOTO, "--score-threshold", "1.5",
+                           "--output", "{tmp}/p"], "--score-threshold 1.5: must be between"),
+    "predict max frames 0": (["predict", "--source", PHOTO, "--max-frames", "0",
+                              "--output", "{tmp}/p"], "--max-frames 0: must be >= 1"),
+    "predict output under a file": (["predict", "--source", PHOTO, "--output",
+                                     "{tmp}/afile/out"], "cannot write here"),
+    "predict missing source": (["predict", "--source", "{tmp}/none.jpg", "--output", "{tmp}/p"],
+                               "none.jpg: no such image, folder or video"),
+    "demo max frames 0": (["demo", "--source", SAMPLES, "--no-display", "--max-frames", "0"],
+                          "--max-frames 0: must be >= 1"),
+    "demo bad video type": (["demo", "--source", SAMPLES, "--no-display", "--output",
+                             "{tmp}/out.mkv"], "use .mp4 or .avi"),
+    "demo output under a file": (["demo", "--source", SAMPLES, "--no-display", "--output",
+                                  "{tmp}/afile/out.mp4"], "afile: is a file, not a folder"),
+    "stats input size 300": (["stats", "--annotations", "{tmp}/empty.json", "--input-size",
+                              "300"], "--input-size 300: must be a positive multiple of 32"),
+    "stats input size 0": (["stats", "--annotations", "{tmp}/empty.json", "--input-size", "0"],
+                           "must be a positive multiple of 32"),
+    "stats empty set": (["stats", "--annotations", "{tmp}/empty.json"], "no person boxes"),
+    "evaluate empty segmentation": ("segmentation:[]", "empty segmentation list"),
+    "evaluate 4-number polygon": ("segmentation:[[1,2,3,4]]", "got 4"),
+    "evaluate RLE of another size": ("segmentation:rle", "RLE size [100, 100] is not its "
+                                     "image's [427, 640]"),
+    "train missing annotations": (["train", "--config", "{bad_config}", "--workdir",
+                                   "{tmp}/run"], "missing.json: no such annotation file"),
+    "train workdir is a file": (["train", "--config", "embedded_multi_shape", "--workdir",
+                                 "{tmp}/afile"], "afile: is a file, not a folder"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
+    args, message = CASES[case]
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "empty.json").write_text(json.dumps({"images": [], "annotations": []}))
+    if isinstance(args, str):  # an evaluation with a broken ground truth
+        need(os.path.join(DATA, "coco_person_val2017"))
+        pytest.importorskip("pycocotools")
+        kind = args.split(":", 1)[1]
+        seg = {"[]": [], "[[1,2,3,4]]": [[1, 2, 3, 4]],
+               "rle": {"size": [100, 100], "counts": "PPaa1"}}[kind]
+        args = ["evaluate", "--annotations", _coco(tmp_path, seg), "--images", SAMPLES,
+                "--output", "{tmp}/r.json"]
+    if "{bad_config}" in args:
+        pytest.importorskip("tensorflow")
+    args = [a.format(tmp=tmp_path, bad_config=_bad_config(tmp_path) if "{bad_config}" in a
+                     else "") for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ssd-isb {args[0]}: error: ") and message in err, err
+    assert "\n" not in err and "Traceback" not in err
+
+
+def test_headless_opencv_says_what_to_do(capsys):
+    from ssd_isb.demo import has_gui
+
+    if has_gui():
+        pytest.skip("this OpenCV has window support")
+    assert main(["demo", "--source", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "use --no-display, or pip install opencv-python" in err
+
+
+@pytest.mark.parametrize("blocked, model, message", [
+    ("pycocotools", None, "pip install 'ssd-isb[eval]'"),
+    ("tensorflow", "ssd_isb/zoo/ssd_isb_multi_shape.keras", "pip install 'ssd-isb[train]'"),
+])
+def test_missing_extra_names_it(blocked, model, message, tmp_path):
+    need(os.path.join(DATA, "coco_person_val2017"))
+    block = BLOCK_TF.replace("('tensorflow', 'keras', 'tf2onnx')", f"({blocked!r},)")
+    args = ["evaluate", "--annotations", os.path.join(DATA, "coco_person_val2017",
+                                                      "annotations.json"),
+            "--images", SAMPLES, "--output", str(tmp_path / "r.json")]
+    if model:
+        args = ["predict", "--model", os.path.join(ROOT, model), "--source", PHOTO,
+                "--output", str(tmp_path / "p")]
+    code = block + f"from ssd_isb.cli import main\nsys.exit(main({args!r}))"
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert res.returncode == 2, res.stderr[-1000:]
+    assert message in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+def test_nothing_is_lost_in_a_folder(tmp_path, capsys):
+    """a.jpg and a.png both get overlays; a second run gets its own folder; every result
+    carries an image_id, numeric names or not."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    image = cv2.imread(PHOTO)
+    cv2.imwrite(str(folder / "a.jpg"), image)
+    cv2.imwrite(str(folder / "a.png"), image)
+    cv2.imwrite(str(folder / "000000000885.jpg"), image)
+    out = str(tmp_path / "predictions")
+    assert main(["predict", "--source", str(folder), "--output", out]) == 0
+    assert sorted(os.listdir(out)) == ["000000000885_overlay.jpg", "a_overlay.jpg",
+                                       "a_overlay.png", "results.json"]
+    results = json.load(open(os.path.join(out, "results.json")))
+    ids = {r["file_name"]: r["image_id"] for r in results}
+    assert ids["000000000885.jpg"] == 885 and len(set(ids.values())) == 3
+    assert all(isinstance(r["image_id"], int) for r in results)
+    assert main(["predict", "--source", str(folder / "a.jpg"), "--output", out]) == 0
+    assert os.path.exists(str(tmp_path / "predictions2" / "results.json"))
+    assert len(json.load(open(os.path.join(out, "results.json")))) == len(results)
+    assert main(["predict", "--source", str(folder / "a.jpg"), "--output", out,
+                 "--exist-ok"]) == 0
+    assert not os.path.exists(str(tmp_path / "predictions3"))
+
+
+def test_demo_writes_every_frame_of_a_folder_of_sizes(tmp_path):
+    """Images of different sizes all reach the video (OpenCV drops frames of another size)."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    image = cv2.imread(PHOTO)
+    for i, size in enumerate([(640, 427), (320, 240), (500, 500), (640, 427), (200, 300),
+                              (700, 400)]):
+        cv2.imwrite(str(folder / f"{i}.jpg"), cv2.resize(image, size))
+    out = str(tmp_path / "demo.avi")
+    assert main(["demo", "--source", str(folder), "--no-display", "--output", out]) == 0
+    video = cv2.VideoCapture(out)
+    frames = 0
+    while video.read()[0]:
+        frames += 1
+    assert frames == 6
+
+
+def test_quiet_by_default(tmp_path):
+    """No TensorFlow, XLA or LiteRT lines unless --verbose."""
+    def run(*extra):
+        return subprocess.run([sys.executable, "-m", "ssd_isb", "predict", "--source", PHOTO,
+                               "--output", str(tmp_path / "p"), "--exist-ok", *extra],
+                              cwd=ROOT, capture_output=True, text=True)
+
+    quiet, loud = run(), run("--verbose")
+    assert quiet.returncode == loud.returncode == 0
+    assert quiet.stderr.strip() == "", quiet.stderr
+    assert "XNNPACK" in loud.stderr
+
+
+def test_help_shows_defaults_and_required_and_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    out = capsys.readouterr().out
+    assert "--source SOURCE" in out and "(required)" in out and "(default: 0.5)" in out
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("ssd-isb ")
+
+
+def test_labels_do_not_overlap_in_a_crowd():
+    from ssd_isb.runtime.draw import label_places
+
+    boxes = np.array([[100 + 3 * i, 100, 160 + 3 * i, 300] for i in range(8)], np.float32)
+    places = label_places(boxes, ["person 0.99"] * 8, (480, 640))
+    rects = [(x, y - 12, x + 80, y + 4) for p in places if p for x, y in [p]]
+    assert places[0] is not None and len(rects) >= 2
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
