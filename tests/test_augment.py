@@ -79,3 +79,16 @@ def test_full_augment_shapes():
     for _ in range(5):
         s = augment(_sample(), cfg, rng, (64, 96), pool)
         assert s.image.shape == (64, 96, 3) and s.masks.shape[1:] == (64, 96)
+
+
+def test_window_jitter_moves_edges_within_the_bound():
+    from ssd_isb.data.examples import jitter_boxes
+
+    boxes = np.array([[0.2, 0.3, 0.6, 0.5], [0.0, 0.0, 0.1, 0.05]], np.float32)
+    rng = np.random.default_rng(0)
+    out = np.stack([jitter_boxes(boxes, 0.1, rng) for _ in range(200)])
+    size = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
+    assert (np.abs(out - boxes)[:, 0] <= 0.1 * size[0] + 1e-6).all()  # inside the image: free
+    assert out[:, 0].std(axis=0).min() > 0.005  # it does move
+    assert ((out >= 0) & (out <= 1)).all() and (out[..., 2:] > out[..., :2]).all()
+    assert (jitter_boxes(boxes[:0], 0.1, rng) == boxes[:0]).all()

@@ -58,3 +58,23 @@ def test_mask_loss_prefers_the_right_mask():
                           tf.constant([[2, 1, 2, 2]]))]
     out = mask_loss(empty, tf.constant(masks), [spec], 8)
     assert float(out["mask"]) == 0.0 and float(out["mask_slots"]) == 0.0
+
+
+def test_dice_term_rewards_overlap_whatever_the_size():
+    """A tiny mask: BCE barely tells an empty prediction from a right one; Dice does."""
+    from ssd_isb.model.losses import soft_dice_loss
+
+    target = np.zeros((1, 16, 8, 1), np.float32)
+    target[0, 6:9, 3:5] = 1.0  # 6 of 128 pixels
+    right = tf.constant(np.where(target > 0, 4.0, -4.0).astype(np.float32))
+    empty = tf.constant(np.full(target.shape, -4.0, np.float32))
+    assert float(soft_dice_loss(target, right)[0]) < 0.2 < 0.7 < float(
+        soft_dice_loss(target, empty)[0])
+    masks = np.zeros((1, 40, 40), np.float32)
+    masks[0, 6:9, 3:5] = 1.0
+    spec = BranchSpec((4, 2), "exact")
+    out = BranchOutput(right, tf.constant([0]), tf.constant([True]), tf.constant([0]),
+                       tf.constant([[0, 0, 4, 2]]))
+    plain = float(mask_loss([out], tf.constant(masks), [spec], 8)["mask"])
+    with_dice = float(mask_loss([out], tf.constant(masks), [spec], 8, dice_weight=1.0)["mask"])
+    assert with_dice > plain  # the term is added, never replaces the BCE

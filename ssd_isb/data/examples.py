@@ -22,6 +22,19 @@ from .targets import encode_targets
 MASK_STRIDE = 8  # ground-truth masks are kept at the stride-8 grid of the input
 
 
+def jitter_boxes(boxes: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """Normalized yxyx boxes with each edge moved by up to ``amount`` x the box's size
+    (uniform), kept non-empty and inside the image."""
+    if not len(boxes):
+        return boxes
+    size = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
+    moved = boxes + rng.uniform(-amount, amount, boxes.shape).astype(np.float32) * size
+    lo = np.clip(np.minimum(moved[:, :2], moved[:, 2:]), 0.0, 1.0)
+    hi = np.clip(np.maximum(moved[:, :2], moved[:, 2:]), 0.0, 1.0)
+    hi = np.maximum(hi, np.minimum(lo + 1e-3, 1.0))
+    return np.concatenate([lo, hi], axis=1).astype(np.float32)
+
+
 class ExampleMaker:
     """Builds model-ready examples for one config.
 
@@ -60,10 +73,15 @@ class ExampleMaker:
                              self.size, self.pool)
         else:
             sample = resize(sample, self.size)
-        return self.finish(sample, index)
+        return self.finish(sample, index, rng if self.training else None)
 
-    def finish(self, sample: Sample, index: int) -> Dict[str, np.ndarray]:
-        """Boxes, masks and targets of a sample already at the input size."""
+    def finish(self, sample: Sample, index: int,
+               rng: Optional[np.random.Generator] = None) -> Dict[str, np.ndarray]:
+        """Boxes, masks and targets of a sample already at the input size.
+
+        ``gt_boxes`` feed only the ISB windows (detection targets are encoded here); with
+        ``rng`` and ``data.augment.window_jitter`` they are jittered like predicted boxes.
+        """
         h, w = self.size
         d = self.cfg.data
         boxes = masks_to_boxes(sample.masks)
@@ -82,7 +100,8 @@ class ExampleMaker:
                                       self.cfg.model.box_scale_factors)
         g = d.max_boxes
         gt_boxes = np.zeros((g, 4), np.float32)
-        gt_boxes[:len(norm)] = norm
+        gt_boxes[:len(norm)] = jitter_boxes(norm, d.augment.window_jitter, rng) \
+            if rng is not None and d.augment.window_jitter > 0 else norm
         gt_valid = np.zeros(g, np.float32)
         gt_valid[:len(norm)] = 1
         mh, mw = h // MASK_STRIDE, w // MASK_STRIDE

@@ -93,15 +93,26 @@ def mask_targets(gt_masks, slot_windows, slot_index, spec: BranchSpec, fcn: int)
                         resize=spec.resizes)
 
 
-def mask_loss(branches: List[BranchOutput], gt_masks, specs: Sequence[BranchSpec], fcn: int
-              ) -> Dict[str, tf.Tensor]:
-    """Mean per-slot sigmoid cross-entropy over every filled slot of every branch."""
+def soft_dice_loss(target, logits, smooth: float = 1.0):
+    """1 - soft Dice of sigmoid(logits) against the (soft) target, per slot: [cap]."""
+    prob = tf.sigmoid(logits)
+    inter = tf.reduce_sum(prob * target, axis=[1, 2, 3])
+    total = tf.reduce_sum(prob, axis=[1, 2, 3]) + tf.reduce_sum(target, axis=[1, 2, 3])
+    return 1.0 - (2.0 * inter + smooth) / (total + smooth)
+
+
+def mask_loss(branches: List[BranchOutput], gt_masks, specs: Sequence[BranchSpec], fcn: int,
+              dice_weight: float = 0.0) -> Dict[str, tf.Tensor]:
+    """Mean per-slot sigmoid cross-entropy (plus ``dice_weight`` x soft Dice loss) over every
+    filled slot of every branch."""
     total = tf.constant(0.0)
     count = tf.constant(0.0)
     for spec, out in zip(specs, branches):
         target = mask_targets(gt_masks, out.slot_windows, out.slot_index, spec, fcn)
         bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=out.logits[..., :1])
         per_slot = tf.reduce_mean(bce, axis=[1, 2, 3])
+        if dice_weight:
+            per_slot += dice_weight * soft_dice_loss(target, out.logits[..., :1])
         valid = tf.cast(out.slot_valid, tf.float32)
         total += tf.reduce_sum(per_slot * valid)
         count += tf.reduce_sum(valid)

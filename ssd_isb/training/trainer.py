@@ -56,7 +56,8 @@ class SSDISBTrainer(keras.Model):
                                self.cfg.train.negative_ratio)
         b = tf.shape(y["gt_masks"])
         flat_masks = tf.reshape(y["gt_masks"], [-1, b[2], b[3]])
-        masks = mask_loss(out["branches"], flat_masks, self.specs, self.cfg.isb.fcn)
+        masks = mask_loss(out["branches"], flat_masks, self.specs, self.cfg.isb.fcn,
+                          self.cfg.train.mask_dice_weight)
         wb, wc, wm = self.weights_
         total = wb * det["box"] + wc * det["class"] + wm * masks["mask"]
         return {"loss": total, "box_loss": det["box"], "class_loss": det["class"],
