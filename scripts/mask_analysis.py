@@ -10,9 +10,10 @@ For detections (score >= --score) matched to a ground-truth person at box IoU >=
 * alignment: the pasted mask's centroid offset from the ground truth's (over box size), and
   the IoU after the best shift of up to 3 px;
 * ceilings, each as COCO mask AP on the same images: (a) our boxes with the ground-truth masks
-  of their matches, (b) our branches on the ground-truth boxes (the mask head given perfect
-  detections), (c) resolution: every matched ground-truth mask brought down to exactly the grid
-  our branch emits for its window and pasted back as the runtime pastes;
+  of their matches, (c) resolution: every matched ground-truth mask brought down to exactly the
+  grid our branch emits for its window and pasted back as the runtime pastes; and (b) our
+  branches on the ground-truth boxes (the mask head given perfect detections) as mask IoU per
+  ground-truth size (as AP it means little: every box has score 1);
 * the runtime levers that need no training: the mask logit threshold, and masks limited to
   their detection box (plus a margin).
 
@@ -143,6 +144,10 @@ def main(argv=None) -> int:
             on_gt = decode_stages(seg.mask_stage(fake, seg.backend.run_branch, 0.5), (h, w),
                                   seg.class_names, threshold)
             results["gt_boxes"] += to_coco_results(on_gt, image_id)
+            for k, g in enumerate(gt_masks):  # mask IoU given the perfect box
+                union = np.logical_or(on_gt.masks[k], g).sum()
+                per_match[f"iou on gt box, size {size_name(anns[k]['area'])}"].append(
+                    np.logical_and(on_gt.masks[k], g).sum() / union if union else 0.0)
         # matches: greedy by score at box IoU >= 0.5
         keep = result.scores >= args.score
         ious = iou_matrix(result.boxes, gt_xyxy) if len(anns) and len(result) else \
@@ -172,6 +177,9 @@ def main(argv=None) -> int:
             per_match["precision"].append(inter / max(pred.sum(), 1))
             per_match["recall"].append(inter / max(g.sum(), 1))
             per_match["area ratio"].append(pred.sum() / max(g.sum(), 1))
+            per_match[f"area ratio branch {name}"].append(pred.sum() / max(g.sum(), 1))
+            per_match[f"precision size {size}"].append(inter / max(pred.sum(), 1))
+            per_match[f"recall size {size}"].append(inter / max(g.sum(), 1))
             per_match["box iou"].append(float(ious[k, j]))
             if pred.any() and g.any():
                 bw, bh = gt_xyxy[j, 2] - gt_xyxy[j, 0], gt_xyxy[j, 3] - gt_xyxy[j, 1]
