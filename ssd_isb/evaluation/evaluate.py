@@ -19,6 +19,7 @@ from typing import Dict, List, Optional
 from ..data.coco import DatasetError, is_holdout, person_category_id, read_coco_json
 from ..errors import SSDISBError, require
 from ..files import write_json
+from ..progress import progress
 from ..runtime import ImageError, Segmenter
 from ..runtime.coco_results import to_coco_results, with_box_masks
 from ..runtime.protocol import SegmenterBase
@@ -144,7 +145,7 @@ def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model:
     results: List[Dict] = []
     evaluated, unreadable, per_image = [], [], {}
     started = time.perf_counter()
-    for image_id in ids:
+    for image_id in progress(ids, desc="evaluate"):
         info = gt.imgs[image_id]
         if info["file_name"] in skip:
             continue
