@@ -72,6 +72,9 @@ CASES = {
                                      "image's [427, 640]"),
     "train missing annotations": (["train", "--config", "{bad_config}", "--workdir",
                                    "{tmp}/run"], "missing.json: no such annotation file"),
+    "export missing weights": (["export", "--weights", "{tmp}/none.keras", "--format",
+                                "tflite", "--output", "{tmp}/m.tflite"],
+                               "none.keras: no such weights file"),
     "train workdir is a file": (["train", "--config", "embedded_multi_shape", "--workdir",
                                  "{tmp}/afile"], "afile: is a file, not a folder"),
 }

@@ -89,7 +89,9 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
     """
     from ..metadata import model_config
 
-    if weights.endswith(".keras") and os.path.exists(weights):
+    if not os.path.exists(weights):
+        raise ExportError(f"{weights}: no such weights file")
+    if weights.endswith(".keras"):
         cfg = model_config(weights, cfg)  # the model describes itself; --config must agree
     elif cfg is None:
         raise ExportError(f"{weights}: detector weights need --config (a .keras model carries "
