@@ -118,6 +118,10 @@ class PostprocessConfig:
     # Runtime, outside the graph: a mask pixel is foreground where its logit exceeds this
     # (thesis: 0, i.e. sigmoid 0.5). Travels in the sidecar.
     mask_threshold_logit: float = 0.0
+    # Runtime: each mask limited to its detection box grown by this fraction of the box's size
+    # on each side (the window around a box is up to a cell wider, and masks spill there).
+    # None: the whole window (thesis). Travels in the sidecar.
+    mask_box_margin: Optional[float] = None
 
 
 @dataclass
@@ -376,6 +380,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("postprocess.iou_threshold: must be in (0, 1]")
     if not 0 <= pp.score_threshold < 1:
         raise ConfigError("postprocess.score_threshold: must be in [0, 1)")
+    if pp.mask_box_margin is not None and not 0.0 <= pp.mask_box_margin <= 1.0:
+        raise ConfigError("postprocess.mask_box_margin: must be in [0, 1] (or null: no limit)")
     t = cfg.train
     for name in ("batch_size", "gradient_accumulation_steps", "decay_steps", "steps",
                  "checkpoint_every", "log_every"):

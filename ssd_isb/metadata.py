@@ -40,6 +40,7 @@ class ModelMetadata:
     input_dtype: str = "float32"
     outputs: Dict[str, str] = field(default_factory=lambda: {n: n for n in OUTPUT_NAMES})
     mask_threshold_logit: float = 0.0
+    mask_box_margin: Optional[float] = None  # masks limited to their box grown by this; None: no
     params: Optional[int] = None
     config: Optional[dict] = None
     # "two_stage": a detect stage and one stage per branch (ssd_isb.stages); "single": one
@@ -62,6 +63,7 @@ class ModelMetadata:
                       class_names=list(cfg.model.class_names),
                       max_detections=cfg.postprocess.max_detections,
                       mask_threshold_logit=cfg.postprocess.mask_threshold_logit,
+                      mask_box_margin=cfg.postprocess.mask_box_margin,
                       config=cfg.to_dict(), skip_steps=cfg.isb.skip_steps,
                       grid=list(cfg.model.grid),
                       branches=[{"name": s.name, "shape": list(s.shape), "mode": s.mode,

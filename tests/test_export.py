@@ -213,7 +213,7 @@ def test_onnx_has_only_tensorrt_ops_and_static_shapes(exports):
 
 
 def test_tensorrt_check_finds_unsupported_ops():
-    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
     from ssd_isb.export.onnx_export import tensorrt_issues

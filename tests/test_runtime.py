@@ -151,6 +151,47 @@ def test_paste_masks_into_one_array_equals_one_by_one():
     assert not out[2].any()
 
 
+def test_masks_limited_to_their_grown_box():
+    from ssd_isb.runtime.paste import mask_limits, paste_masks
+
+    logits = np.ones((2, 8, 8), np.float32)  # all foreground over the window
+    windows = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.5, 0.5]], np.float32)
+    boxes = np.array([[0.25, 0.25, 0.75, 0.75], [0.1, 0.1, 0.3, 0.3]], np.float32)
+    assert mask_limits(boxes, None) is None
+    limits = mask_limits(boxes, 0.1)
+    np.testing.assert_allclose(limits[0], [0.2, 0.2, 0.8, 0.8], atol=1e-6)
+    out = paste_masks(logits, windows, (100, 100), 0.0, limits)
+    ys, xs = np.nonzero(out[0])
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (20, 79, 20, 79)
+    ys, xs = np.nonzero(out[1])
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (8, 31, 8, 31)
+    # Without a limit the whole window is pasted (thesis).
+    assert paste_masks(logits, windows, (100, 100), 0.0)[0].all()
+    # A limit that misses the window leaves the mask empty.
+    far = np.array([[0.0, 0.0, 1.0, 1.0], [0.8, 0.8, 0.9, 0.9]], np.float32)
+    assert not paste_masks(logits, windows, (100, 100), 0.0, far)[1].any()
+
+
+def test_segmenter_limits_masks_to_boxes(person_images):
+    """The shipped model with margin 0: every mask inside its box, and a subset of the
+    unlimited mask; a margin outside [0, 1] is refused."""
+    from ssd_isb.errors import UsageError
+    from ssd_isb.zoo import default_model_path
+
+    image = cv2.imread(person_images[1])
+    whole = Segmenter(default_model_path(), score_threshold=0.3, mask_box_margin=None)(image)
+    boxed = Segmenter(default_model_path(), score_threshold=0.3, mask_box_margin=0.0)(image)
+    assert len(boxed) == len(whole) > 0
+    assert (boxed.masks <= whole.masks).all() and boxed.masks.sum() < whole.masks.sum()
+    for mask, (x0, y0, x1, y1) in zip(boxed.masks, boxed.boxes):
+        ys, xs = np.nonzero(mask)
+        if len(ys):
+            assert ys.min() >= np.floor(y0) - 1 and ys.max() <= np.ceil(y1)
+            assert xs.min() >= np.floor(x0) - 1 and xs.max() <= np.ceil(x1)
+    with pytest.raises(UsageError, match="mask_box_margin 2: must be between"):
+        Segmenter(default_model_path(), mask_box_margin=2)
+
+
 def test_none_image_is_a_clear_error(keras_model):
     """cv2.imread gives None for a file it cannot read; say so instead of failing deep inside."""
     seg = Segmenter(keras_model[0])

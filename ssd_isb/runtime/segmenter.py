@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Union
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from .backends import load_backend
 from .boxes import normalized_to_pixels
 from .image_io import model_input
 from .mask_stage import MaskStage, StageOutput
-from .paste import paste_masks
+from .paste import mask_limits, paste_masks
 from .protocol import SegmenterBase
 from .result import Segmentation
 
@@ -31,6 +31,9 @@ class Segmenter(SegmenterBase):
         threads: CPU threads for the backend.
         score_threshold: detections below this score are dropped.
         mask_threshold: mask logit threshold (default: the model's, 0.0 as in the thesis).
+        mask_box_margin: each mask limited to its box grown by this fraction of the box's size;
+            None: the whole encompassing window (thesis); "model" (default): the model's
+            ``postprocess.mask_box_margin``.
 
     Example:
         >>> seg = Segmenter("model.tflite")
@@ -40,7 +43,8 @@ class Segmenter(SegmenterBase):
 
     def __init__(self, model: Optional[str] = None, backend: Optional[str] = None,
                  threads: Optional[int] = None, score_threshold: float = 0.5,
-                 mask_threshold: Optional[float] = None):
+                 mask_threshold: Optional[float] = None,
+                 mask_box_margin: Union[float, None, str] = "model"):
         super().__init__()
         check_range("--threads", threads, 1)
         check_range("--score-threshold", score_threshold, 0.0, 1.0)
@@ -59,6 +63,9 @@ class Segmenter(SegmenterBase):
         self.score_threshold = float(score_threshold)
         self.mask_threshold = (self.meta.mask_threshold_logit if mask_threshold is None
                                else float(mask_threshold))
+        self.mask_box_margin = (self.meta.mask_box_margin if mask_box_margin == "model"
+                                else mask_box_margin)
+        check_range("mask_box_margin", self.mask_box_margin, 0.0, 1.0)
         self.mask_stage = MaskStage(self.meta.branch_specs(), self.meta.grid,
                                     self.meta.skip_steps) if self.backend.two_stage else None
 
@@ -73,27 +80,31 @@ class Segmenter(SegmenterBase):
 
     def decode(self, raw, image_size, context=None) -> Segmentation:
         if isinstance(raw, StageOutput):
-            return decode_stages(raw, image_size, self.class_names, self.mask_threshold)
+            return decode_stages(raw, image_size, self.class_names, self.mask_threshold,
+                                 self.mask_box_margin)
         return decode_outputs(raw, image_size, self.class_names, self.score_threshold,
-                              self.mask_threshold)
+                              self.mask_threshold, self.mask_box_margin)
 
 
-def decode_stages(out: StageOutput, image_size, class_names,
-                  mask_threshold: float = 0.0) -> Segmentation:
+def decode_stages(out: StageOutput, image_size, class_names, mask_threshold: float = 0.0,
+                  mask_box_margin: Optional[float] = None) -> Segmentation:
     """The two stages' output -> a :class:`Segmentation` at ``image_size`` (H, W): each mask's
-    logits resized straight from the branch's resolution onto its window."""
+    logits resized straight from the branch's resolution onto its window (limited to its box
+    grown by ``mask_box_margin`` when given, :func:`~ssd_isb.runtime.paste.mask_limits`)."""
     height, width = int(image_size[0]), int(image_size[1])
     has_mask = (out.windows[:, 2] > out.windows[:, 0]) & (out.windows[:, 3] > out.windows[:, 1])
     return Segmentation(boxes=normalized_to_pixels(out.boxes, (height, width)),
                         scores=out.scores, class_ids=out.classes,
                         masks=paste_masks(out.logits, out.windows, (height, width),
-                                          mask_threshold),
+                                          mask_threshold,
+                                          mask_limits(out.boxes, mask_box_margin)),
                         has_mask=has_mask, image_size=(height, width),
                         class_names=list(class_names))
 
 
 def decode_outputs(raw: Dict[str, np.ndarray], image_size, class_names,
-                   score_threshold: float = 0.5, mask_threshold: float = 0.0) -> Segmentation:
+                   score_threshold: float = 0.5, mask_threshold: float = 0.0,
+                   mask_box_margin: Optional[float] = None) -> Segmentation:
     """Raw model outputs (the six heads) -> a :class:`Segmentation` at ``image_size`` (H, W)."""
     height, width = int(image_size[0]), int(image_size[1])
     count = int(np.asarray(raw["count"]).reshape(-1)[0])
@@ -107,6 +118,7 @@ def decode_outputs(raw: Dict[str, np.ndarray], image_size, class_names,
     has_mask = (windows[:, 2] > windows[:, 0]) & (windows[:, 3] > windows[:, 1])
     return Segmentation(boxes=normalized_to_pixels(boxes, (height, width)), scores=scores[keep],
                         class_ids=classes,
-                        masks=paste_masks(logits, windows, (height, width), mask_threshold),
+                        masks=paste_masks(logits, windows, (height, width), mask_threshold,
+                                          mask_limits(boxes, mask_box_margin)),
                         has_mask=has_mask, image_size=(height, width),
                         class_names=list(class_names))
