@@ -55,6 +55,10 @@ def main(argv=None) -> int:
     p.add_argument("--mask-threshold-logit", type=float,
                    help="write this mask threshold into every shipped sidecar (default: the "
                    "source's config)")
+    p.add_argument("--mask-box-margin", type=lambda v: None if v.lower() == "none" else float(v),
+                   default="keep", help="write this mask box margin (a number, or none: the "
+                   "whole window) into every shipped sidecar (default: the source's config); "
+                   "choose it with scripts/tune_masks.py")
     args = p.parse_args(argv)
 
     metrics_path = os.path.join(ZOO_DIR, METRICS_FILE)
@@ -92,12 +96,17 @@ def main(argv=None) -> int:
                                       f"{stem}_{suffix}.tflite", max_detections=MAX_DETECTIONS)
                 print(f"exported {report['output']} ({report['bytes'] / 1e6:.2f} MB); "
                       f"agreement {report.get('agreement')}", flush=True)
+        settings = {}
         if args.mask_threshold_logit is not None:
+            settings["mask_threshold_logit"] = float(args.mask_threshold_logit)
+        if args.mask_box_margin != "keep":
+            settings["mask_box_margin"] = args.mask_box_margin
+        if settings:  # runtime settings: the same weights, a new sidecar
             for path in (stem + ".keras", f"{stem}_fp32.tflite", f"{stem}_int8.tflite"):
                 meta = read_sidecar(path)
-                meta.mask_threshold_logit = float(args.mask_threshold_logit)
-                meta.config.setdefault("postprocess", {})["mask_threshold_logit"] = float(
-                    args.mask_threshold_logit)
+                for key, value in settings.items():
+                    setattr(meta, key, value)
+                    meta.config.setdefault("postprocess", {})[key] = value
                 write_sidecar(path, meta)
         measure(os.path.basename(stem) + ".keras", stem + ".keras")
         measure(os.path.basename(stem) + ".keras box-mask floor", stem + ".keras", True)
