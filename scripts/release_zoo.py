@@ -35,7 +35,7 @@ def keras_source(source: str) -> str:
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.config import data_root
+    from ssd_isb.config import data_root, load_config
     from ssd_isb.evaluation.evaluate import evaluate
     from ssd_isb.export import export_model
     from ssd_isb.metadata import model_config, read_sidecar, write_sidecar
@@ -45,6 +45,10 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", action="append", required=True, metavar="NAME=SOURCE",
                    help="shipped name (multi_shape, single_branch) and its workdir or .keras")
+    p.add_argument("--config", action="append", default=[], metavar="NAME=CONFIG",
+                   help="the config a source was trained with (a name or YAML; must agree with "
+                   "the model's own on the model sections): its sidecar then carries this file's "
+                   "training and data sections, data paths as {data} placeholders")
     p.add_argument("--annotations", default=os.path.join(
         data_root(), "coco_person_val2017", "annotations.json"))
     p.add_argument("--images", default=os.path.join(data_root(), "coco_person_val2017",
@@ -55,8 +59,7 @@ def main(argv=None) -> int:
     p.add_argument("--mask-threshold-logit", type=float,
                    help="write this mask threshold into every shipped sidecar (default: the "
                    "source's config)")
-    p.add_argument("--mask-box-margin", type=lambda v: None if v.lower() == "none" else float(v),
-                   default="keep", help="write this mask box margin (a number, or none: the "
+    p.add_argument("--mask-box-margin", help="write this mask box margin (a number, or none: the "
                    "whole window) into every shipped sidecar (default: the source's config); "
                    "choose it with scripts/tune_masks.py")
     args = p.parse_args(argv)
@@ -80,7 +83,8 @@ def main(argv=None) -> int:
     for item in args.source:
         name, source = item.split("=", 1)
         src = keras_source(source)
-        cfg = model_config(src)
+        given = dict(c.split("=", 1) for c in args.config).get(name)
+        cfg = model_config(src, load_config(given) if given else None)
         stem = os.path.join(ZOO_DIR, f"ssd_isb_{name}")
         if not args.skip_export:
             with tempfile.TemporaryDirectory() as tmp:
@@ -99,8 +103,9 @@ def main(argv=None) -> int:
         settings = {}
         if args.mask_threshold_logit is not None:
             settings["mask_threshold_logit"] = float(args.mask_threshold_logit)
-        if args.mask_box_margin != "keep":
-            settings["mask_box_margin"] = args.mask_box_margin
+        if args.mask_box_margin is not None:
+            settings["mask_box_margin"] = (None if args.mask_box_margin.lower() == "none"
+                                           else float(args.mask_box_margin))
         if settings:  # runtime settings: the same weights, a new sidecar
             for path in (stem + ".keras", f"{stem}_fp32.tflite", f"{stem}_int8.tflite"):
                 meta = read_sidecar(path)

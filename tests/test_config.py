@@ -18,10 +18,11 @@ THESIS = {
 }
 EXPECTED = {"single_branch", "single_shape", "single_shape_plus", "multi_shape", "sb_mn075",
             "sb_fcn16", "ms_mn075", "ms_fcn16", "ms_new_shapes", "ms_small_shapes",
-            "embedded_single_branch", "embedded_multi_shape"}
+            "embedded_single_branch", "embedded_multi_shape", "finetune_masks_multi_shape",
+            "finetune_masks_single_branch"}
 
 
-def test_all_twelve_experiments_present():
+def test_all_experiments_present():
     names = {os.path.splitext(os.path.basename(p))[0] for p in CONFIGS}
     assert names == EXPECTED
 
@@ -30,11 +31,22 @@ def test_all_twelve_experiments_present():
 def test_config_loads(path):
     cfg = load_config(path)
     assert cfg.name == os.path.splitext(os.path.basename(path))[0]
-    if cfg.name.startswith("embedded"):
+    if cfg.name.startswith(("embedded", "finetune")):
         assert cfg.model.input_size == (320, 320) and cfg.model.depth_multiplier == 0.75
     else:
         assert cfg.model.input_size == (640, 640) and cfg.model.grid == (20, 20)
         assert cfg.thesis.params
+
+
+def test_finetune_configs_keep_their_models_layout():
+    """A mask fine-tune continues a shipped model: it must agree on every model section."""
+    from ssd_isb.config import MODEL_SECTIONS, config_differences
+
+    for name in ("multi_shape", "single_branch"):
+        base = load_config(f"embedded_{name}")
+        tune = load_config(f"finetune_masks_{name}")
+        assert not config_differences(base, tune, MODEL_SECTIONS)
+        assert tune.train.mask_dice_weight > 0 and tune.postprocess.mask_box_margin is not None
 
 
 def test_thesis_shapes_exact():
