@@ -87,7 +87,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-images", type=int)
     p.add_argument("--score", type=float, default=0.3, help="detections analysed")
     p.add_argument("--thresholds", type=float, nargs="*", default=[-2, -1, -0.5, 0, 0.5, 1])
-    p.add_argument("--margins", type=float, nargs="*", default=[0.0, 0.05, 0.1, 0.2])
+    p.add_argument("--margins", type=lambda v: None if v.lower() == "none" else float(v),
+                   nargs="*", default=[None, 0.0, 0.05, 0.1],
+                   help="box margins to try (none: the whole window)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--output", help="JSON report")
     p.add_argument("--markdown", help="the report as markdown tables")
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
     for t in args.thresholds:
         results[f"threshold {t:g}"] = []
     for m in args.margins:
-        results[f"box margin {m:g}"] = []
+        results[f"box margin {m}"] = []
     for image_id in ids:
         info = gt.imgs[image_id]
         image = read_image(os.path.join(args.images, info["file_name"]))
@@ -119,21 +121,15 @@ def main(argv=None) -> int:
         x = model_input(image, seg.input_size)
         detections = seg.backend.detect(x)
         out = seg.mask_stage(detections, seg.backend.run_branch, 0.0)
-        result = decode_stages(out, (h, w), seg.class_names, threshold)
+        margin = seg.mask_box_margin  # the model's runtime settings (sidecar)
+        result = decode_stages(out, (h, w), seg.class_names, threshold, margin)
         results["model"] += to_coco_results(result, image_id)
         for t in args.thresholds:
             results[f"threshold {t:g}"] += to_coco_results(
-                decode_stages(out, (h, w), seg.class_names, t), image_id)
+                decode_stages(out, (h, w), seg.class_names, t, margin), image_id)
         for m in args.margins:
-            clipped = result.masks.copy()
-            for k, (x0, y0, x1, y1) in enumerate(result.boxes):
-                bw, bh = (x1 - x0) * m, (y1 - y0) * m
-                keep = np.zeros((h, w), bool)
-                keep[max(int(y0 - bh), 0):int(np.ceil(y1 + bh)),
-                     max(int(x0 - bw), 0):int(np.ceil(x1 + bw))] = True
-                clipped[k] &= keep
-            results[f"box margin {m:g}"] += to_coco_results(
-                dataclasses.replace(result, masks=clipped), image_id)
+            results[f"box margin {m}"] += to_coco_results(
+                decode_stages(out, (h, w), seg.class_names, threshold, m), image_id)
         # (b) our branches on the ground-truth boxes
         if len(anns):
             norm = pixels_to_normalized(gt_xyxy, (h, w))
@@ -142,7 +138,7 @@ def main(argv=None) -> int:
                     "classes": np.ones((1, len(norm)), np.int32),
                     "count": np.array([len(norm)], np.int32)}
             on_gt = decode_stages(seg.mask_stage(fake, seg.backend.run_branch, 0.5), (h, w),
-                                  seg.class_names, threshold)
+                                  seg.class_names, threshold, margin)
             results["gt_boxes"] += to_coco_results(on_gt, image_id)
             for k, g in enumerate(gt_masks):  # mask IoU given the perfect box
                 union = np.logical_or(on_gt.masks[k], g).sum()
@@ -214,13 +210,15 @@ def main(argv=None) -> int:
     person = 1
     report = {"model": os.path.abspath(args.model), "images": len(ids), "split": args.split,
               "score": args.score, "mask_threshold": threshold,
+              "mask_box_margin": seg.mask_box_margin,
               "matches": {k: summary(v) for k, v in sorted(per_match.items())},
               "ap": {k: {m: round(coco_metrics(gt, v, "segm", ids, person)[m], 2)
                          for m in ("AP", "AP50", "AP75", "AP50_small", "AP50_medium",
                                    "AP50_large")}
                      for k, v in results.items()}}
     lines = [f"Mask analysis of {os.path.basename(args.model)} on {len(ids)} images "
-             f"(split {args.split}); matches: detections >= {args.score} at box IoU >= 0.5.",
+             f"(split {args.split}); matches: detections >= {args.score} at box IoU >= 0.5; "
+             f"masks at logit {threshold:g}, box margin {seg.mask_box_margin} (the model's).",
              "", "| measure (matched detections) | n | median | mean | >= 0.5 | >= 0.75 |",
              "|---|---|---|---|---|---|"]
     for k, s in report["matches"].items():
