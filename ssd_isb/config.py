@@ -98,6 +98,12 @@ class ISBConfig:
         return 2 ** self.skip_steps
 
 
+def mask_target_stride(train: "TrainConfig") -> int:
+    """Stride of the ground-truth masks the data pipeline makes: 8, or the mask loss stride when
+    that is finer."""
+    return min(8, train.mask_loss_stride or 8)
+
+
 def fcn_skip_steps(fcn: int) -> int:
     """Skip steps of an FCN-``fcn`` branch: 0 (FCN-32), 1 (FCN-16: the stride-16 map) or 2
     (FCN-8: stride 16, then stride 8). The one place this arithmetic lives."""
@@ -138,6 +144,11 @@ class TrainConfig:
     # mostly background rewards blobby, under-confident masks (the small branches' masks came
     # out nearly empty); Dice scores each mask's overlap whatever its size. 0: thesis (BCE only).
     mask_dice_weight: float = 0.0
+    # Input pixels per mask cell at which the mask loss compares logits and ground truth. None:
+    # the branch output stride (thesis). Finer (4 for FCN-8): the logits are upsampled
+    # bilinearly first, as the runtime pastes them, so the loss sees the edges the pasted mask
+    # is scored on instead of stride-8 averages.
+    mask_loss_stride: Optional[int] = None
     box_loss_weight: float = 1.0
     class_loss_weight: float = 1.0
     negative_ratio: float = 3.0
@@ -406,6 +417,10 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("data.augment.window_jitter: must be in [0, 0.5)")
     if t.mask_dice_weight < 0:
         raise ConfigError("train.mask_dice_weight: must be >= 0")
+    if t.mask_loss_stride is not None and (t.mask_loss_stride not in (2, 4, 8, 16, 32)
+                                           or t.mask_loss_stride > isb.fcn):
+        raise ConfigError(f"train.mask_loss_stride: {t.mask_loss_stride} is not a power of two "
+                          f"from 2 up to the branch output stride (isb.fcn: {isb.fcn})")
     lo, hi = (d.augment.crop_scale + [0, 0])[:2]
     if len(d.augment.crop_scale) != 2 or not 0 < lo <= hi <= 1:
         raise ConfigError("data.augment.crop_scale: expected [min, max] with 0 < min <= max <= 1")

@@ -87,6 +87,9 @@ def _write(tmp_path, data, name="bad.yaml"):
     ({"isb": {"boxes_per_branch": "30"}}, "isb.boxes_per_branch: expected an integer"),
     ({"postprocess": {"iou_threshold": 1.5}}, "postprocess.iou_threshold: must be in (0, 1]"),
     ({"train": {"batch_size": 0}}, "train.batch_size: must be >= 1"),
+    ({"isb": {"fcn": 8}, "train": {"mask_loss_stride": 16}},
+     "train.mask_loss_stride: 16 is not a power of two from 2 up to the branch output stride"),
+    ({"train": {"mask_loss_stride": 3}}, "train.mask_loss_stride: 3 is not a power of two"),
     ({"model": {"score_converter": "relu"}}, "model.score_converter: 'relu' is not one of"),
     ({"isb": {"variant": "multi_shape", "shapes": [[2, 1], [2, 1]]}}, "listed twice"),
 ])

@@ -117,6 +117,9 @@ def test_examples_from_awkward_images(mini_coco):
     for seed in range(5):  # negatives go through every augmentation too
         neg = augmenting.make(by_name["negative.jpg"], np.random.default_rng(seed))
         assert neg["image"].shape == (320, 320, 3)
+    fine = ExampleMaker(from_dict({**_cfg().to_dict(), "train": {"mask_loss_stride": 4}}),
+                        training=False).make(by_name["alpha.png"])
+    assert ref["gt_masks"].shape == (12, 40, 40) and fine["gt_masks"].shape == (12, 80, 80)
     crowd = maker.make(by_name[mini_coco["crowd_image"]])
     assert (crowd["cls_targets"] == -1).any()  # anchors inside the crowd region are ignored
 

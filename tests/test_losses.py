@@ -78,3 +78,31 @@ def test_dice_term_rewards_overlap_whatever_the_size():
     plain = float(mask_loss([out], tf.constant(masks), [spec], 8)["mask"])
     with_dice = float(mask_loss([out], tf.constant(masks), [spec], 8, dice_weight=1.0)["mask"])
     assert with_dice > plain  # the term is added, never replaces the BCE
+
+
+def test_finer_loss_stride_scores_upsampled_logits_as_the_paste_does():
+    """train.mask_loss_stride 4 on an FCN-8 branch: stride-4 targets cropped from the same
+    window, and the stride-8 logits upsampled exactly as runtime.paste resizes them (cv2)."""
+    import cv2
+
+    masks = np.zeros((1, 80, 80), np.float32)  # stride 4 on a 320 input
+    masks[0, 17:31, 9:15] = 1.0  # edges off the stride-8 grid
+    spec = BranchSpec((2, 2), "exact")
+    window = tf.constant([[2, 1, 2, 2]])
+    t = mask_targets(tf.constant(masks), window, tf.constant([0]), spec, 8,
+                     target_stride=4, loss_stride=4)
+    assert t.shape == (1, 16, 16, 1)
+    np.testing.assert_array_equal(t.numpy()[0, :, :, 0], masks[0, 16:32, 8:24])
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(1, 8, 8, 1)).astype(np.float32)
+    up = cv2.resize(logits[0, :, :, 0], (16, 16), interpolation=cv2.INTER_LINEAR)
+    target = masks[0, 16:32, 8:24]
+    expected = np.mean(np.maximum(up, 0) - up * target + np.log1p(np.exp(-np.abs(up))))
+    out = BranchOutput(tf.constant(logits), tf.constant([0]), tf.constant([True]),
+                       tf.constant([0]), window)
+    got = float(mask_loss([out], tf.constant(masks), [spec], 8, target_stride=4,
+                          loss_stride=4)["mask"])
+    assert abs(got - expected) < 1e-5
+    # the default still scores at the branch's own stride-8 grid (targets averaged down)
+    coarse = float(mask_loss([out], tf.constant(masks), [spec], 8, target_stride=4)["mask"])
+    assert abs(coarse - got) > 1e-3

@@ -12,14 +12,13 @@ import cv2
 import numpy as np
 
 from ..anchors import generate_anchors
-from ..config import Config
+from ..config import Config, mask_target_stride
 from ..runtime.boxes import center_to_corners, pixels_to_normalized
 from ..runtime.image_io import read_image
 from .augment import InstancePool, Sample, augment, masks_to_boxes, resize
 from .coco import ImageRecord
 from .targets import encode_targets
 
-MASK_STRIDE = 8  # ground-truth masks are kept at the stride-8 grid of the input
 
 
 def jitter_boxes(boxes: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
@@ -104,7 +103,8 @@ class ExampleMaker:
             if rng is not None and d.augment.window_jitter > 0 else norm
         gt_valid = np.zeros(g, np.float32)
         gt_valid[:len(norm)] = 1
-        mh, mw = h // MASK_STRIDE, w // MASK_STRIDE
+        stride = mask_target_stride(self.cfg.train)
+        mh, mw = h // stride, w // stride
         gt_masks = np.zeros((g, mh, mw), np.float32)
         for i, m in enumerate(masks):
             gt_masks[i] = cv2.resize(m.astype(np.float32), (mw, mh), interpolation=cv2.INTER_AREA)

@@ -17,10 +17,10 @@ from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, mask_target_stride
 from ..runtime.image_io import ImageError
 from .coco import DatasetError, ImageRecord
-from .examples import MASK_STRIDE, ExampleMaker
+from .examples import ExampleMaker
 
 log = logging.getLogger("ssd_isb.data")
 
@@ -112,6 +112,7 @@ def signature(cfg: Config) -> Dict:
 
     h, w = cfg.model.input_size
     g = cfg.data.max_boxes
+    m = mask_target_stride(cfg.train)
     from ..anchors import generate_anchors
 
     a = len(generate_anchors(cfg.model.anchors, (h, w)))
@@ -119,7 +120,7 @@ def signature(cfg: Config) -> Dict:
         "image": tf.TensorSpec((h, w, 3), tf.float32),
         "gt_boxes": tf.TensorSpec((g, 4), tf.float32),
         "gt_valid": tf.TensorSpec((g,), tf.float32),
-        "gt_masks": tf.TensorSpec((g, h // MASK_STRIDE, w // MASK_STRIDE), tf.float32),
+        "gt_masks": tf.TensorSpec((g, h // m, w // m), tf.float32),
         "cls_targets": tf.TensorSpec((a,), tf.int32),
         "box_targets": tf.TensorSpec((a, 4), tf.float32),
         "record_index": tf.TensorSpec((), tf.int32),

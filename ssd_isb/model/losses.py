@@ -6,12 +6,13 @@
   number of positive anchors;
 * masks: sigmoid cross-entropy of each branch slot against the ground-truth mask of its box,
   cropped from the same encompassing window and resized to the branch output (before the final
-  upsampling), averaged over the filled slots of all branches.
+  upsampling; or, with ``train.mask_loss_stride``, the logits upsampled to a finer ground
+  truth), averaged over the filled slots of all branches.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import tensorflow as tf
 
@@ -70,27 +71,39 @@ def detection_losses(box_encodings, class_logits, cls_targets, box_targets,
     return {"box": box_loss, "class": class_loss, "positives": tf.reduce_sum(num_pos)}
 
 
-def mask_targets(gt_masks, slot_windows, slot_index, spec: BranchSpec, fcn: int):
-    """Ground-truth masks of a branch's slots at the branch output resolution.
+def mask_targets(gt_masks, slot_windows, slot_index, spec: BranchSpec, fcn: int,
+                 target_stride: int = 8, loss_stride: Optional[int] = None):
+    """Ground-truth masks of a branch's slots at the mask loss resolution.
 
     Args:
-        gt_masks: [N, h8, w8] soft masks at stride 8, one per flat ground-truth box.
+        gt_masks: [N, h, w] soft masks at ``target_stride``, one per flat ground-truth box.
         slot_windows: int32 [cap, 4] windows the branch cropped.
         slot_index: int32 [cap] flat box of each slot.
         spec: the branch.
         fcn: 8, 16 or 32 (branch output stride).
+        target_stride: input pixels per cell of ``gt_masks``.
+        loss_stride: input pixels per cell of the loss; None: the branch output stride.
 
     Returns:
-        [cap, h', w', 1] targets in [0, 1].
+        [cap, h', w', 1] targets in [0, 1], ``32 // loss_stride`` cells per stride-32 cell.
     """
     masks = gt_masks[..., None]
-    level = 2 ** fcn_skip_steps(fcn)  # branch output cells per stride-32 cell
-    if level < 4:  # the targets are at stride 8: average down to the branch output stride
-        f = 4 // level
+    loss_stride = loss_stride or 32 // 2 ** fcn_skip_steps(fcn)
+    if loss_stride > target_stride:  # average the targets down to the loss stride
+        f = loss_stride // target_stride
         masks = tf.nn.avg_pool2d(masks, f, f, "VALID")
     # Each box's mask is its own "image": batch index = the flat box index.
-    return crop_windows(masks, slot_windows, slot_index, spec.shape, level,
+    return crop_windows(masks, slot_windows, slot_index, spec.shape, 32 // loss_stride,
                         resize=spec.resizes)
+
+
+def upsample_logits(logits, factor: int):
+    """Logits upsampled bilinearly by an integer factor with half-pixel centres, as
+    ``runtime.paste`` resizes them (cv2 INTER_LINEAR) onto the image."""
+    if factor == 1:
+        return logits
+    h, w = logits.shape[1], logits.shape[2]
+    return tf.image.resize(logits, [h * factor, w * factor], method="bilinear")
 
 
 def soft_dice_loss(target, logits, smooth: float = 1.0):
@@ -102,17 +115,22 @@ def soft_dice_loss(target, logits, smooth: float = 1.0):
 
 
 def mask_loss(branches: List[BranchOutput], gt_masks, specs: Sequence[BranchSpec], fcn: int,
-              dice_weight: float = 0.0) -> Dict[str, tf.Tensor]:
+              dice_weight: float = 0.0, target_stride: int = 8,
+              loss_stride: Optional[int] = None) -> Dict[str, tf.Tensor]:
     """Mean per-slot sigmoid cross-entropy (plus ``dice_weight`` x soft Dice loss) over every
-    filled slot of every branch."""
+    filled slot of every branch, at ``loss_stride`` (None: the branch output stride)."""
+    branch_stride = 32 // 2 ** fcn_skip_steps(fcn)
+    factor = branch_stride // (loss_stride or branch_stride)
     total = tf.constant(0.0)
     count = tf.constant(0.0)
     for spec, out in zip(specs, branches):
-        target = mask_targets(gt_masks, out.slot_windows, out.slot_index, spec, fcn)
-        bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=out.logits[..., :1])
+        target = mask_targets(gt_masks, out.slot_windows, out.slot_index, spec, fcn,
+                              target_stride, loss_stride)
+        logits = upsample_logits(out.logits[..., :1], factor)
+        bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
         per_slot = tf.reduce_mean(bce, axis=[1, 2, 3])
         if dice_weight:
-            per_slot += dice_weight * soft_dice_loss(target, out.logits[..., :1])
+            per_slot += dice_weight * soft_dice_loss(target, logits)
         valid = tf.cast(out.slot_valid, tf.float32)
         total += tf.reduce_sum(per_slot * valid)
         count += tf.reduce_sum(valid)

@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from ..branches import branch_specs
-from ..config import Config
+from ..config import Config, mask_target_stride
 from ..model import SSDISB
 from ..model.losses import detection_losses, mask_loss
 
@@ -57,7 +57,8 @@ class SSDISBTrainer(keras.Model):
         b = tf.shape(y["gt_masks"])
         flat_masks = tf.reshape(y["gt_masks"], [-1, b[2], b[3]])
         masks = mask_loss(out["branches"], flat_masks, self.specs, self.cfg.isb.fcn,
-                          self.cfg.train.mask_dice_weight)
+                          self.cfg.train.mask_dice_weight,
+                          mask_target_stride(self.cfg.train), self.cfg.train.mask_loss_stride)
         wb, wc, wm = self.weights_
         total = wb * det["box"] + wc * det["class"] + wm * masks["mask"]
         return {"loss": total, "box_loss": det["box"], "class_loss": det["class"],
