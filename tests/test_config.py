@@ -19,7 +19,8 @@ THESIS = {
 EXPECTED = {"single_branch", "single_shape", "single_shape_plus", "multi_shape", "sb_mn075",
             "sb_fcn16", "ms_mn075", "ms_fcn16", "ms_new_shapes", "ms_small_shapes",
             "embedded_single_branch", "embedded_multi_shape", "finetune_masks_multi_shape",
-            "finetune_masks_single_branch"}
+            "finetune_masks_single_branch", "finetune_masks_stride4_multi_shape",
+            "finetune_masks_stride4_single_branch"}
 
 
 def test_all_experiments_present():
@@ -44,9 +45,12 @@ def test_finetune_configs_keep_their_models_layout():
 
     for name in ("multi_shape", "single_branch"):
         base = load_config(f"embedded_{name}")
-        tune = load_config(f"finetune_masks_{name}")
-        assert not config_differences(base, tune, MODEL_SECTIONS)
-        assert tune.train.mask_dice_weight > 0 and tune.postprocess.mask_box_margin is not None
+        first = load_config(f"finetune_masks_{name}")
+        second = load_config(f"finetune_masks_stride4_{name}")
+        for tune in (first, second):
+            assert not config_differences(base, tune, MODEL_SECTIONS)
+            assert tune.train.mask_dice_weight > 0 and tune.postprocess.mask_box_margin is not None
+        assert first.train.mask_loss_stride is None and second.train.mask_loss_stride == 4
 
 
 def test_thesis_shapes_exact():
