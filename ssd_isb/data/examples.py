@@ -20,7 +20,6 @@ from .coco import ImageRecord
 from .targets import encode_targets
 
 
-
 def jitter_boxes(boxes: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
     """Normalized yxyx boxes with each edge moved by up to ``amount`` x the box's size
     (uniform), kept non-empty and inside the image."""

@@ -71,6 +71,11 @@ def detection_losses(box_encodings, class_logits, cls_targets, box_targets,
     return {"box": box_loss, "class": class_loss, "positives": tf.reduce_sum(num_pos)}
 
 
+def _branch_stride(fcn: int) -> int:
+    """Input pixels per cell of a branch's output logits."""
+    return 32 // 2 ** fcn_skip_steps(fcn)
+
+
 def mask_targets(gt_masks, slot_windows, slot_index, spec: BranchSpec, fcn: int,
                  target_stride: int = 8, loss_stride: Optional[int] = None):
     """Ground-truth masks of a branch's slots at the mask loss resolution.
@@ -88,7 +93,7 @@ def mask_targets(gt_masks, slot_windows, slot_index, spec: BranchSpec, fcn: int,
         [cap, h', w', 1] targets in [0, 1], ``32 // loss_stride`` cells per stride-32 cell.
     """
     masks = gt_masks[..., None]
-    loss_stride = loss_stride or 32 // 2 ** fcn_skip_steps(fcn)
+    loss_stride = loss_stride or _branch_stride(fcn)
     if loss_stride > target_stride:  # average the targets down to the loss stride
         f = loss_stride // target_stride
         masks = tf.nn.avg_pool2d(masks, f, f, "VALID")
@@ -119,8 +124,7 @@ def mask_loss(branches: List[BranchOutput], gt_masks, specs: Sequence[BranchSpec
               loss_stride: Optional[int] = None) -> Dict[str, tf.Tensor]:
     """Mean per-slot sigmoid cross-entropy (plus ``dice_weight`` x soft Dice loss) over every
     filled slot of every branch, at ``loss_stride`` (None: the branch output stride)."""
-    branch_stride = 32 // 2 ** fcn_skip_steps(fcn)
-    factor = branch_stride // (loss_stride or branch_stride)
+    factor = _branch_stride(fcn) // (loss_stride or _branch_stride(fcn))
     total = tf.constant(0.0)
     count = tf.constant(0.0)
     for spec, out in zip(specs, branches):
