@@ -50,6 +50,16 @@ def cmd_train(args) -> str:
                               verbose=0 if args.quiet else 1, steps=args.steps), cfg)
 
 
+def cmd_calibrate_boxes(args) -> str:
+    from .files import write_json
+    from .training.box_calibration import calibrate_model_file, summary_line
+
+    report = calibrate_model_file(args.weights, args.output, args.config, args.batch_size,
+                                  args.min_count)
+    write_json(args.output + ".calibration.json", report)
+    return summary_line(report)
+
+
 def cmd_convert_dataset(args) -> str:
     from .data.convert import convert_instance_masks, write_coco_json
 
@@ -191,6 +201,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-model", metavar="M.keras",
                    help="only write the workdir's last checkpoint as M.keras")
 
+    p = command("calibrate-boxes", cmd_calibrate_boxes,
+                "remove a trained model's systematic box offset (box predictor biases, "
+                "measured on its config's training data)")
+    p.add_argument("--weights", required=True, help="model to calibrate (.keras)")
+    p.add_argument("--output", required=True, help="calibrated model (.keras; the report "
+                   "beside it as OUTPUT.calibration.json)")
+    p.add_argument("--config", help="YAML config whose data.train measures the offset "
+                   "(default: the model's own)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per detector call")
+    p.add_argument("--min-count", type=int, default=30,
+                   help="positive anchors an anchor type needs to be corrected")
+
     p = command("convert-dataset", cmd_convert_dataset,
                 "per-instance PNG masks (Penn-Fudan layout) -> COCO json")
     p.add_argument("--masks", required=True, help="folder of instance PNGs (0 bg, k = person k)")
@@ -269,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-INFO_COMMANDS = ("train", "export", "import-weights", "demo")  # their INFO log is output
+INFO_COMMANDS = ("train", "export", "import-weights", "demo",
+                 "calibrate-boxes")  # their INFO log is output
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -162,6 +162,10 @@ class TrainConfig:
     freeze_batch_norm: bool = True
     freeze_backbone: bool = False  # MobileNet-v1 layers
     freeze_detector: bool = False  # everything but the branches (little data, masks only)
+    # After training, add to each box predictor's bias the median code residual of its anchor
+    # type on the training images (ssd_isb.training.box_calibration): the zoo detector's box
+    # regression was learned at 300x300 and is off by a constant at 320. False: thesis.
+    calibrate_box_encoding: bool = False
 
 
 @dataclass

@@ -187,6 +187,11 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
     elapsed = time.time() - started
     if guard.failure:
         raise TrainingError(guard.failure)
+    calibration = None
+    if t.calibrate_box_encoding:
+        from .box_calibration import calibrate_box_encoding
+
+        calibration = calibrate_box_encoding(model, cfg, train_records)
     model_path = save_model(model.inference_model, os.path.join(workdir, "model.keras"), cfg,
                             params=model.count_params())
     done_epochs = len(history.history.get("loss", []))
@@ -196,7 +201,7 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
             "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
             "train_images": len(train_records), "val_images": len(val_records),
             "skipped_images": stream.skipped, "frozen": frozen, "model": model_path,
-            "replicas": replicas}
+            "replicas": replicas, "box_calibration": calibration}
     write_json(os.path.join(workdir, "summary.json"), summary)
     return summary
 
