@@ -51,6 +51,7 @@ def test_finetune_configs_keep_their_models_layout():
             assert not config_differences(base, tune, MODEL_SECTIONS)
             assert tune.train.mask_dice_weight > 0 and tune.postprocess.mask_box_margin is not None
         assert first.train.mask_loss_stride is None and second.train.mask_loss_stride == 4
+        assert second.train.calibrate_box_encoding and not base.train.calibrate_box_encoding
 
 
 def test_thesis_shapes_exact():
