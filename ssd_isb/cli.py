@@ -52,7 +52,8 @@ def cmd_train(args) -> str:
 
 def cmd_calibrate_boxes(args) -> str:
     from .files import write_json
-    from .training.box_calibration import calibrate_model_file, summary_line
+    from .training.box_calibration import summary_line
+    from .training.loop import calibrate_model_file
 
     report = calibrate_model_file(args.weights, args.output, args.config, args.batch_size,
                                   args.min_count)

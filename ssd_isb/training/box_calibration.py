@@ -21,7 +21,7 @@ the branches see the same features, scores and ranking stay as they were.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 
@@ -137,40 +137,6 @@ def calibrate_box_encoding(model, cfg: Config, records, batch_size: int = 16,
     log.info("box calibration: %d positive anchors in %d groups, %d corrected; mean |residual| "
              "%s -> %s", report["positives"], len(before), len(offsets),
              report["mean_abs_residual_before"], report["mean_abs_residual_after"])
-    return report
-
-
-def calibrate_model_file(path: str, output: str, config: Optional[str] = None,
-                         batch_size: int = 16, min_count: int = 30) -> Dict:
-    """Calibrate a ``.keras`` model on its config's training data and write ``output``.
-
-    Raises:
-        UsageError: a path or number is not usable (checked before any work).
-    """
-    import os
-
-    from ..config import load_config
-    from ..errors import UsageError, check_range
-
-    if not path.endswith(".keras") or not os.path.isfile(path):
-        raise UsageError(f"{path}: no such .keras model (calibrate-boxes takes a trained "
-                         f"Keras model; export it after calibrating)")
-    if not output.endswith(".keras"):
-        raise UsageError(f"{output}: the calibrated model must be a .keras file")
-    check_range("--batch-size", batch_size, 1)
-    check_range("--min-count", min_count, 1)
-    from ..data import load_datasets
-    from ..metadata import model_config
-    from ..model import build_model, save_model
-    from .loop import _init_from_model
-
-    cfg = model_config(path, load_config(config) if config else None)
-    model = build_model(cfg)
-    _init_from_model(model, path)
-    records, _ = load_datasets(cfg, "train")
-    report = calibrate_box_encoding(model, cfg, records, batch_size, min_count)
-    save_model(model.inference_model, output, cfg, params=model.count_params())
-    report["model"] = output
     return report
 
 

@@ -276,6 +276,38 @@ def checkpoint_to_model(cfg: Config, workdir: str, output: str) -> str:
     trainer.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
     return save_model(model.inference_model, output, cfg, params=model.count_params())
 
+def calibrate_model_file(path: str, output: str, config: Optional[str] = None,
+                         batch_size: int = 16, min_count: int = 30) -> Dict:
+    """Calibrate a ``.keras`` model's box codes on its config's training data and write
+    ``output`` (:mod:`ssd_isb.training.box_calibration`).
+
+    Raises:
+        UsageError: a path or number is not usable (checked before any work).
+    """
+    from ..config import load_config
+    from ..data import load_datasets
+    from ..errors import UsageError, check_range
+    from ..metadata import model_config
+    from ..model import build_model, save_model
+    from .box_calibration import calibrate_box_encoding
+
+    if not path.endswith(".keras") or not os.path.isfile(path):
+        raise UsageError(f"{path}: no such .keras model (calibrate-boxes takes a trained "
+                         f"Keras model; export it after calibrating)")
+    if not output.endswith(".keras"):
+        raise UsageError(f"{output}: the calibrated model must be a .keras file")
+    check_range("--batch-size", batch_size, 1)
+    check_range("--min-count", min_count, 1)
+    cfg = model_config(path, load_config(config) if config else None)
+    model = build_model(cfg)
+    _init_from_model(model, path)
+    records, _ = load_datasets(cfg, "train")
+    report = calibrate_box_encoding(model, cfg, records, batch_size, min_count)
+    save_model(model.inference_model, output, cfg, params=model.count_params())
+    report["model"] = output
+    return report
+
+
 def _fit_verbosity(verbose: int, steps_per_epoch: int) -> int:
     """Keras' progress bar on a terminal for epochs worth a bar; one line per epoch when the
     output is a file or an epoch is a few steps (a bar of one step says nothing); 0: quiet."""
