@@ -276,6 +276,7 @@ def checkpoint_to_model(cfg: Config, workdir: str, output: str) -> str:
     trainer.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
     return save_model(model.inference_model, output, cfg, params=model.count_params())
 
+
 def calibrate_model_file(path: str, output: str, config: Optional[str] = None,
                          batch_size: int = 16, min_count: int = 30) -> Dict:
     """Calibrate a ``.keras`` model's box codes on its config's training data and write
