@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import UsageError, check_range
 from .runtime.boxes import iou_matrix, xyxy_to_xywh
+from .runtime.coco_results import box_mask
 from .runtime.result import Segmentation
 from .runtime.rle import encode_mask, mask_area
 
@@ -124,9 +125,7 @@ def annotation(result: Segmentation, index: int, crowd: bool, image_id: int,
     """One COCO annotation from detection ``index``; an ignore region without a mask is its box."""
     mask = result.masks[index]
     if not result.has_mask[index] or not mask.any():
-        x0, y0, x1, y1 = np.round(result.boxes[index]).astype(int)
-        mask = np.zeros(result.image_size, bool)
-        mask[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = True
+        mask = box_mask(result.boxes[index], result.image_size)
     return {"id": ann_id, "image_id": image_id, "category_id": 1, "iscrowd": int(crowd),
             "bbox": [round(float(v), 2) for v in xyxy_to_xywh(result.boxes[index])],
             "area": mask_area(mask), "segmentation": encode_mask(mask),

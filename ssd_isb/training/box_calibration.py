@@ -108,26 +108,21 @@ def calibrate_box_encoding(model, cfg: Config, records, batch_size: int = 16,
     """
     from ..data.pipeline import ExampleStream
 
-    groups = anchor_groups(cfg)
-
-    def measure() -> Dict[int, np.ndarray]:
-        stream = ExampleStream(records, cfg, training=False, seed=seed)
-        return encoding_residuals(model.detector, stream, groups, batch_size)
-
-    before = measure()
+    stream = ExampleStream(records, cfg, training=False, seed=seed)
+    before = encoding_residuals(model.detector, stream, anchor_groups(cfg), batch_size)
     offsets = bias_offsets(before, min_count)
     apply_offsets(model.detector, offsets)
-    after = measure()
+    # The offset is added to every prediction of its group, so the residuals after it are the
+    # ones before minus it: no second pass over the images.
+    after = {g: r - offsets.get(g, 0.0) for g, r in before.items()}
     report: Dict = {"groups": {}, "positives": int(sum(len(r) for r in before.values())),
                     "corrected_groups": len(offsets)}
     for g in sorted(before):
-        entry = {"positives": int(len(before[g])),
-                 "median_before": dict(zip(CODES, np.median(before[g], 0).round(4).tolist())),
-                 "offset": dict(zip(CODES, (offsets[g] if g in offsets else np.zeros(4))
-                                    .round(4).tolist()))}
-        if g in after:
-            entry["median_after"] = dict(zip(CODES, np.median(after[g], 0).round(4).tolist()))
-        report["groups"][f"layer {g // 16} / anchor {g % 16}"] = entry
+        report["groups"][f"layer {g // 16} / anchor {g % 16}"] = {
+            "positives": int(len(before[g])),
+            "median_before": dict(zip(CODES, np.median(before[g], 0).round(4).tolist())),
+            "offset": dict(zip(CODES, np.asarray(offsets.get(g, np.zeros(4))).round(4).tolist())),
+            "median_after": dict(zip(CODES, np.median(after[g], 0).round(4).tolist()))}
     pooled_before = np.concatenate(list(before.values()))
     pooled_after = np.concatenate(list(after.values()))
     report["mean_abs_residual_before"] = dict(zip(CODES, np.abs(pooled_before).mean(0)
