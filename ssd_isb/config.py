@@ -76,7 +76,7 @@ class ISBConfig:
     shapes: List[Shape] = field(default_factory=lambda: [(10, 10)])
     rest_shape: Optional[Shape] = None  # Single-Shape+: the resizing branch for remaining boxes
     pool: int = 1  # Single-Branch crops pool x the branch shape, then max-pools (Mask R-CNN style)
-    fcn: Literal[8, 16, 32] = 8
+    fcn: Literal[4, 8, 16, 32] = 8
     depth: int = 128
     upsample_depth: int = 32
     boxes_per_branch: int = 30
@@ -84,7 +84,7 @@ class ISBConfig:
 
     @property
     def stride(self) -> int:
-        """Stride of the branch output relative to the input image (32, 16 or 8)."""
+        """Stride of the branch output relative to the input image (32, 16, 8 or 4)."""
         return self.fcn
 
     @property
@@ -98,18 +98,19 @@ class ISBConfig:
         return 2 ** self.skip_steps
 
 
-def mask_target_stride(train: "TrainConfig") -> int:
-    """Stride of the ground-truth masks the data pipeline makes: 8, or the mask loss stride when
-    that is finer."""
-    return min(8, train.mask_loss_stride or 8)
+def mask_target_stride(train: "TrainConfig", isb: Optional[ISBConfig] = None) -> int:
+    """Stride of the ground-truth masks the data pipeline makes: 8, or the mask loss stride or
+    the branch output stride (``isb``: FCN-4) when that is finer."""
+    return min(8, train.mask_loss_stride or 8, isb.stride if isb is not None else 8)
 
 
 def fcn_skip_steps(fcn: int) -> int:
-    """Skip steps of an FCN-``fcn`` branch: 0 (FCN-32), 1 (FCN-16: the stride-16 map) or 2
-    (FCN-8: stride 16, then stride 8). The one place this arithmetic lives."""
-    steps = {32: 0, 16: 1, 8: 2}.get(int(fcn))
+    """Skip steps of an FCN-``fcn`` branch: 0 (FCN-32), 1 (FCN-16: the stride-16 map), 2
+    (FCN-8: stride 16, then stride 8) or 3 (FCN-4: then the stride-4 map). The one place this
+    arithmetic lives."""
+    steps = {32: 0, 16: 1, 8: 2, 4: 3}.get(int(fcn))
     if steps is None:
-        raise ConfigError(f"isb.fcn: {fcn} is not 8, 16 or 32")
+        raise ConfigError(f"isb.fcn: {fcn} is not 4, 8, 16 or 32")
     return steps
 
 

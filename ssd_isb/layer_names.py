@@ -12,8 +12,10 @@ EXTRA_LAYERS = "SSD extra feature layers"
 BOX_PREDICTORS = "SSD box predictors"
 OTHER = "other"
 
-# The maps the branches crop (stride 8, 16, 32) and where the extra SSD layers start.
+# The maps the branches crop (stride 4 for FCN-4, 8, 16, 32) and where the extra SSD layers
+# start.
 STRIDE8, STRIDE16, STRIDE32 = "Conv2d_5_pointwise", "Conv2d_11_pointwise", "Conv2d_13_pointwise"
+STRIDE4 = "Conv2d_3_pointwise"
 _EXTRA_PREFIX = STRIDE32 + "_"  # Conv2d_13_pointwise_1_Conv2d_2_1x1_256, ...
 
 

@@ -1,7 +1,7 @@
 """The two-stage model, by name: what each stage takes and gives (TF-free).
 
-A two-stage export holds a ``detect`` stage (image -> detections and the stride-32/16/8 feature
-maps) and one stage per instance segmentation branch (crops of the maps, any number of them ->
+A two-stage export holds a ``detect`` stage (image -> detections and the stride-32/16/8 (/4)
+feature maps) and one stage per instance segmentation branch (crops of the maps, any number of them ->
 mask logits). The runtime computes windows, bucketing and crops between the two, so every
 detection above the score threshold gets its mask and the branches run only on the people in
 the frame. The exporter, the runtimes (LiteRT signatures, ONNX inputs and outputs, TensorRT
@@ -15,12 +15,12 @@ from typing import List, Tuple
 GRAPHS = ("two_stage", "single")
 DETECT = "detect"
 DETECTIONS = ("boxes", "scores", "classes", "count")
-FEATURES = ("stride32", "stride16", "stride8")
-LEVELS = (1, 2, 4)  # resolution of each feature map relative to the stride-32 grid
+FEATURES = ("stride32", "stride16", "stride8", "stride4")
+LEVELS = (1, 2, 4, 8)  # resolution of each feature map relative to the stride-32 grid
 
 
 def crop_names(branch: str, skip_steps: int) -> List[str]:
-    """Input names of a branch stage: its crops of the stride-32 (then -16, -8) maps.
+    """Input names of a branch stage: its crops of the stride-32 (then -16, -8, -4) maps.
 
     Lower case: SavedModel signatures lower-case their input names, so every format agrees.
     """

@@ -20,7 +20,7 @@ EXPECTED = {"single_branch", "single_shape", "single_shape_plus", "multi_shape",
             "sb_fcn16", "ms_mn075", "ms_fcn16", "ms_new_shapes", "ms_small_shapes",
             "embedded_single_branch", "embedded_multi_shape", "finetune_masks_multi_shape",
             "finetune_masks_single_branch", "finetune_masks_stride4_multi_shape",
-            "finetune_masks_stride4_single_branch"}
+            "finetune_masks_stride4_single_branch", "finetune_masks_fcn4_multi_shape"}
 
 
 def test_all_experiments_present():
@@ -54,6 +54,21 @@ def test_finetune_configs_keep_their_models_layout():
         assert second.train.calibrate_box_encoding and not base.train.calibrate_box_encoding
 
 
+def test_fcn4_config_grows_the_shipped_layout():
+    """The FCN-4 fine-tune starts from the FCN-8 model (ssd_isb.training.grow): it may differ
+    from it in isb.fcn only."""
+    from ssd_isb.config import config_differences, mask_target_stride
+    from ssd_isb.training.grow import grows_from
+
+    fcn8 = load_config("finetune_masks_stride4_multi_shape")
+    fcn4 = load_config("finetune_masks_fcn4_multi_shape")
+    assert config_differences(fcn4, fcn8) == ["isb.fcn: 4 != 8"]
+    assert grows_from(fcn4, fcn8) and not grows_from(fcn8, fcn4) and not grows_from(fcn8, fcn8)
+    assert not grows_from(fcn4, load_config("finetune_masks_stride4_single_branch"))
+    assert fcn4.isb.skip_steps == 3 and fcn4.isb.out_factor == 8
+    assert mask_target_stride(fcn4.train, fcn4.isb) == 4
+
+
 def test_thesis_shapes_exact():
     assert load_config(os.path.join(ROOT, "configs/single_shape.yaml")).isb.shapes == \
         THESIS["single_shape"]
@@ -85,7 +100,7 @@ def _write(tmp_path, data, name="bad.yaml"):
     ({"model": {"input_size": 320}, "isb": {"variant": "multi_shape", "shapes": [[15, 10]]}},
      "isb.shapes[0]: 15x10 does not fit the 10x10 stride-32 grid"),
     ({"isb": {"variant": "multi_shapes"}}, "isb.variant: 'multi_shapes' is not one of"),
-    ({"isb": {"fcn": 4}}, "isb.fcn: 4 is not one of"),
+    ({"isb": {"fcn": 2}}, "isb.fcn: 2 is not one of"),
     ({"isb": {"variant": "single_shape_plus", "shapes": [[2, 1]]}},
      "isb.rest_shape: single_shape_plus needs"),
     ({"isb": {"shapes": [[2, "a"]]}}, "isb.shapes[0]: expected integer sizes"),

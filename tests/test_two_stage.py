@@ -81,11 +81,12 @@ def test_branch_batches_have_no_cap(seg, person_images):
     boxes = np.tile(np.array([[0.1, 0.2, 0.35, 0.3]], np.float32), (100, 1))  # 3x1 -> ISB_4x2
     fake = {"boxes": boxes[None], "scores": np.full((1, 100), 0.9, np.float32),
             "classes": np.ones((1, 100), np.int32), "count": np.array([100], np.int32),
-            **{k: detections[k] for k in FEATURES}}
+            **{k: detections[k] for k in FEATURES[:seg.meta.skip_steps + 1]}}
     stage = MaskStage(seg.meta.branch_specs(), seg.meta.grid, seg.meta.skip_steps)
     out = stage(fake, seg.backend.run_branch, 0.5)
     assert stage.calls == {"ISB_4x2": 100}
-    assert len(out.logits) == 100 and all(lg.shape == (16, 8) for lg in out.logits)
+    f = 2 ** seg.meta.skip_steps  # branch output cells per stride-32 cell
+    assert len(out.logits) == 100 and all(lg.shape == (4 * f, 2 * f) for lg in out.logits)
     # The same crop gives the same logits whatever the batch it runs in.
     np.testing.assert_allclose(out.logits[0], out.logits[99], atol=1e-5)
     alone = stage({**fake, "count": np.array([1], np.int32)}, seg.backend.run_branch, 0.5)

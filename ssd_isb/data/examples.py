@@ -102,7 +102,7 @@ class ExampleMaker:
             if rng is not None and d.augment.window_jitter > 0 else norm
         gt_valid = np.zeros(g, np.float32)
         gt_valid[:len(norm)] = 1
-        stride = mask_target_stride(self.cfg.train)
+        stride = mask_target_stride(self.cfg.train, self.cfg.isb)
         mh, mw = h // stride, w // stride
         gt_masks = np.zeros((g, mh, mw), np.float32)
         for i, m in enumerate(masks):

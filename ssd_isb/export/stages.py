@@ -1,7 +1,7 @@
 """The two-stage export: a detect stage and one stage per branch, from a trained model.
 
 The stages share the trained layers: the ``detect`` stage is the detector with its decode and
-NMS, returning the detections and the stride-32/16/8 maps; each branch stage is one ISB taking
+NMS, returning the detections and the stride-32/16/8 (/4) maps; each branch stage is one ISB taking
 any number of crops (a dynamic first dimension). Windows, bucketing and crops happen between
 them in the TF-free runtime (:mod:`ssd_isb.runtime.mask_stage`), so the same numpy code feeds
 the int8 calibration here and the branches at run time.
@@ -49,7 +49,7 @@ def stage_models(model, cfg: Config, max_detections: Optional[int] = None):
     outputs.update({k: d[k] for k in FEATURES[:steps + 1]})  # only the maps branches read
     detect = keras.Model(image, outputs, name=DETECT)
 
-    channels = [int(d[k].shape[-1]) for k in FEATURES]
+    channels = [int(d[k].shape[-1]) for k in FEATURES[:steps + 1]]
     specs = branch_specs(cfg.isb)
     branches = {}
     for spec, branch in zip(specs, model.get_layer("mask_head").branches):

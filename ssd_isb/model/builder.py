@@ -2,7 +2,7 @@
 
 Three Keras models share one set of layers:
 
-* the **detector**: image -> stride-8/16/32 maps, box encodings and class logits per anchor;
+* the **detector**: image -> stride-8/16/32 (and -4 for FCN-4) maps, box encodings and class logits per anchor;
 * the **training model**: image + ground-truth boxes -> detector outputs + per-branch mask logits
   for the ground-truth encompassing windows (thesis 3.2.1: ISB crops come from ground truth);
 * the **inference model** (batch 1): image -> boxes, scores, classes, count, per-detection mask
@@ -23,7 +23,8 @@ from keras import layers
 from ..anchors import anchors_per_layer
 from ..branches import native_mask_size
 from ..config import Config
-from ..layer_names import STRIDE8, STRIDE16, STRIDE32
+from ..layer_names import STRIDE4, STRIDE8, STRIDE16, STRIDE32
+from ..stages import FEATURES
 from .graph_ops import ops
 from .mask_head import InstanceMasks, MaskHead
 from .mobilenet import mobilenet_v1
@@ -74,7 +75,14 @@ def build_detector(cfg: Config, batch_size: Optional[int] = None,
                                                  m.num_classes)
     outputs = {"stride8": ends[STRIDE8], "stride16": ends[STRIDE16], "stride32": ends[STRIDE32],
                "box_encodings": box_encodings, "class_logits": class_logits}
+    if cfg.isb.skip_steps > 2:  # FCN-4 branches also crop the stride-4 map
+        outputs["stride4"] = ends[STRIDE4]
     return keras.Model(image, outputs, name="detector")
+
+
+def _features(detector_outputs, cfg: Config):
+    """The maps the configured branches crop, coarsest first."""
+    return [detector_outputs[k] for k in FEATURES[:cfg.isb.skip_steps + 1]]
 
 
 # The layer factories: the only code that reads a Config into layer arguments.
@@ -175,7 +183,7 @@ def build_inference_model(cfg: Config, detector: Optional[keras.Model] = None,
     boxes, scores, classes, count = build_postprocess(cfg)(d["box_encodings"],
                                                            d["class_logits"])
     win = BoxWindows(m.grid, name="windows")(boxes, classes)
-    branches = mask_head({"features": [d["stride32"], d["stride16"], d["stride8"]], **win},
+    branches = mask_head({"features": _features(d, cfg), **win},
                          project_first=True)
     masks, mask_windows = build_instance_masks(cfg)(
         {"logits": [b.logits for b in branches], "ranks": [b.rank for b in branches],
@@ -212,7 +220,7 @@ def build_training_model(cfg: Config, batch_size: int, max_boxes: int,
     gt_valid = keras.Input((max_boxes,), batch_size=batch_size, name="gt_valid")
     d = detector(image)
     win = BoxWindows(m.grid, name="gt_windows")(gt_boxes, gt_valid)
-    branches = mask_head({"features": [d["stride32"], d["stride16"], d["stride8"]], **win},
+    branches = mask_head({"features": _features(d, cfg), **win},
                          boxes_per_branch=boxes_per_branch)
     outputs = {"box_encodings": d["box_encodings"], "class_logits": d["class_logits"],
                "branches": branches}

@@ -28,8 +28,8 @@ def crop_windows(feature, windows, batch_index, out_shape: Sequence[int], level:
     """Crop cell windows from a feature map.
 
     Args:
-        feature: [B, H, W, C] map whose stride is ``32 / level`` (level 1, 2 or 4 for the
-            stride-32, -16 and -8 maps), so H = level x the stride-32 grid rows.
+        feature: [B, H, W, C] map whose stride is ``32 / level`` (level 1, 2, 4 or 8 for the
+            stride-32, -16, -8 and -4 maps), so H = level x the stride-32 grid rows.
         windows: int32 [K, 4] (y0, x0, h, w) in stride-32 cells.
         batch_index: int32 [K] image of each window.
         out_shape: (th, tw) in stride-32 cells; the crop is [K, level*th, level*tw, C].

@@ -3,7 +3,7 @@
 :class:`MaskHead` holds the branches. Given encompassing windows (from ground-truth boxes in
 training, from the detections at inference) it assigns each to a branch, takes each branch's boxes
 in order up to ``boxes_per_branch`` (zero-padded to that cap so every shape is static), crops the
-stride-32/16/8 maps without interpolation (or resamples, for resizing branches), stops the
+stride-32/16/8 (/4) maps without interpolation (or resamples, for resizing branches), stops the
 gradient at the crop (thesis 3.2.1: each ISB trains on its own, the maps train from detection)
 and runs the branch. :class:`InstanceMasks` puts the per-branch outputs back in detection order
 (un-padding) at one common mask size.
@@ -19,11 +19,11 @@ import tensorflow as tf
 from ..branches import assign_branches, branch_slots, variant_specs
 from ..config import fcn_skip_steps
 from ..runtime.boxes import cells_to_normalized
+from ..stages import LEVELS  # the stride-32, -16, -8, -4 maps relative to the stride-32 grid
 from .crops import crop_windows
 from .graph_ops import ops
 from .isb import ISBBranch
 
-LEVELS = (1, 2, 4)  # stride-32, -16, -8 maps relative to the stride-32 grid
 # The ``isb`` config keys a MaskHead takes as its own arguments.
 HEAD_KEYS = ("variant", "shapes", "rest_shape", "pool", "fcn", "depth", "upsample_depth")
 
@@ -64,7 +64,7 @@ class MaskHead(keras.layers.Layer):
         shapes: branch shapes (h, w) in stride-32 cells (see :class:`~ssd_isb.config.ISBConfig`).
         rest_shape: the Single-Shape+ resizing branch, else None.
         pool: Single-Branch crop-and-pool factor.
-        fcn: 8, 16 or 32.
+        fcn: 4, 8, 16 or 32.
         depth: depth of each branch's separable conv.
         upsample_depth: depth of the transposed and skip convs.
         grid: (rows, cols) of the stride-32 map.
@@ -109,7 +109,7 @@ class MaskHead(keras.layers.Layer):
         """Run every branch.
 
         Args:
-            inputs: dict with ``features`` [stride-32, stride-16, stride-8 maps], ``windows``
+            inputs: dict with ``features`` [stride-32, -16, -8 (, -4) maps], ``windows``
                 int32 [N, 4] (y0, x0, h, w) cells, ``batch_index`` int32 [N], ``valid`` bool [N].
             boxes_per_branch: slots per branch for this call (default: the layer's cap).
             project_first: apply each branch's skip 1x1 convs to the whole stride-16/8 maps

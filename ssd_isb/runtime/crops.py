@@ -51,7 +51,7 @@ def crop_windows(feature: np.ndarray, windows: np.ndarray, out_shape: Sequence[i
         feature: [H, W, C] map whose stride is ``32 / level`` (H = level x grid rows).
         windows: int [K, 4] (y0, x0, h, w) in stride-32 cells.
         out_shape: (th, tw) in stride-32 cells, before pooling.
-        level: map resolution relative to the stride-32 grid (1, 2 or 4).
+        level: map resolution relative to the stride-32 grid (1, 2, 4 or 8).
         resize: sample each window bilinearly to ``out_shape``; if False, read ``out_shape``
             cells from each window's top-left (the window must have that shape).
         pool: max-pool the crop by this factor (Single-Branch crops at 2 x its shape).

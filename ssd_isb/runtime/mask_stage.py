@@ -49,7 +49,7 @@ class MaskStage:
     Args:
         specs: the model's branches (:func:`ssd_isb.branches.variant_specs`).
         grid: (rows, cols) of the stride-32 map.
-        skip_steps: FCN skip steps of the branches (0, 1 or 2): how many maps they crop.
+        skip_steps: FCN skip steps of the branches (0 to 3): how many maps they crop.
     """
 
     def __init__(self, specs: Sequence[BranchSpec], grid: Sequence[int], skip_steps: int):

@@ -241,13 +241,19 @@ def _init_from_model(model, path: str) -> None:
     from ..config import ConfigError
     from ..metadata import model_config
     from ..model import load_model
+    from .grow import grow_weights, grows_from
 
     if not os.path.exists(path):
         raise TrainingError(f"{path}: no such model file")
     try:  # the model's sidecar says what it was built from: the weights must fit this config
         model_config(path, model.config)
     except ConfigError as err:
-        raise TrainingError(f"{path}: its layers do not match this config's: {err}") from None
+        if not grows_from(model.config, model_config(path)):
+            raise TrainingError(f"{path}: its layers do not match this config's: {err}") from None
+        grown = grow_weights(model.inference_model, load_model(path))
+        log.info("grew %s into FCN-%d: %d weights copied, new (zero skip convs): %s", path,
+                 model.config.isb.fcn, len(grown["copied"]), ", ".join(grown["new"]))
+        return
     source = load_model(path)
     try:
         model.inference_model.set_weights(source.get_weights())
@@ -333,9 +339,17 @@ def resolve_config(config: Optional[str], init: Optional[str], workdir: str,
     from ..errors import UsageError
     from ..metadata import model_config
 
+    from ..config import ConfigError
+    from .grow import grows_from
+
     given = load_config(config) if config else None
     if init and init.endswith(".keras") and not resuming:
-        return model_config(init, given)
+        try:
+            return model_config(init, given)
+        except ConfigError:
+            if given is not None and grows_from(given, model_config(init)):
+                return given  # an FCN-8 model starting an FCN-4 config
+            raise
     saved = os.path.join(workdir, "config.yaml")
     if given is None and resuming and os.path.exists(saved):
         return load_config(saved)
