@@ -1,8 +1,8 @@
 """The two-stage model, by name: what each stage takes and gives (TF-free).
 
 A two-stage export holds a ``detect`` stage (image -> detections and the stride-32/16/8 (/4)
-feature maps) and one stage per instance segmentation branch (crops of the maps, any number of them ->
-mask logits). The runtime computes windows, bucketing and crops between the two, so every
+feature maps) and one stage per instance segmentation branch (crops of the maps, any number of
+them -> mask logits). The runtime computes windows, bucketing and crops between the two, so every
 detection above the score threshold gets its mask and the branches run only on the people in
 the frame. The exporter, the runtimes (LiteRT signatures, ONNX inputs and outputs, TensorRT
 bindings) and the sidecar all name things through this module.

@@ -2,7 +2,8 @@
 
 Three Keras models share one set of layers:
 
-* the **detector**: image -> stride-8/16/32 (and -4 for FCN-4) maps, box encodings and class logits per anchor;
+* the **detector**: image -> stride-8/16/32 maps (and stride 4 for FCN-4), box encodings and
+  class logits per anchor;
 * the **training model**: image + ground-truth boxes -> detector outputs + per-branch mask logits
   for the ground-truth encompassing windows (thesis 3.2.1: ISB crops come from ground truth);
 * the **inference model** (batch 1): image -> boxes, scores, classes, count, per-detection mask

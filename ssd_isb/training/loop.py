@@ -250,7 +250,10 @@ def _init_from_model(model, path: str) -> None:
     except ConfigError as err:
         if not grows_from(model.config, model_config(path)):
             raise TrainingError(f"{path}: its layers do not match this config's: {err}") from None
-        grown = grow_weights(model.inference_model, load_model(path))
+        try:
+            grown = grow_weights(model.inference_model, load_model(path))
+        except ValueError as err:
+            raise TrainingError(f"{path}: cannot grow into this config: {err}") from None
         log.info("grew %s into FCN-%d: %d weights copied, new (zero skip convs): %s", path,
                  model.config.isb.fcn, len(grown["copied"]), ", ".join(grown["new"]))
         return
@@ -335,11 +338,9 @@ def resolve_config(config: Optional[str], init: Optional[str], workdir: str,
         UsageError: none of the three is there.
         ConfigError: ``config`` does not fit the ``init`` model's layers.
     """
-    from ..config import load_config
+    from ..config import ConfigError, load_config
     from ..errors import UsageError
     from ..metadata import model_config
-
-    from ..config import ConfigError
     from .grow import grows_from
 
     given = load_config(config) if config else None

@@ -58,7 +58,8 @@ class SSDISBTrainer(keras.Model):
         flat_masks = tf.reshape(y["gt_masks"], [-1, b[2], b[3]])
         masks = mask_loss(out["branches"], flat_masks, self.specs, self.cfg.isb.fcn,
                           self.cfg.train.mask_dice_weight,
-                          mask_target_stride(self.cfg.train, self.cfg.isb), self.cfg.train.mask_loss_stride)
+                          mask_target_stride(self.cfg.train, self.cfg.isb),
+                          self.cfg.train.mask_loss_stride)
         wb, wc, wm = self.weights_
         total = wb * det["box"] + wc * det["class"] + wm * masks["mask"]
         return {"loss": total, "box_loss": det["box"], "class_loss": det["class"],
