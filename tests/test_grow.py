@@ -92,3 +92,11 @@ def test_fcn4_two_stage_export_agrees_with_keras(grown, fmt, suffix, tmp_path):
     seg = Segmenter(out, score_threshold=0.3)
     x = np.zeros((1, 320, 320, 3), np.float32)
     assert seg.backend.detect(x)["stride4"].shape == (1, 80, 80, 96)
+    if fmt == "onnx":  # the TensorRT build splits the ONNX file by the same names
+        import onnx
+
+        from ssd_isb.tensorrt.stages import split_two_stage
+
+        detect, branches = split_two_stage(out, meta, str(tmp_path))
+        assert "stride4" in {o.name for o in onnx.load(detect).graph.output}
+        assert "isb_10x5_crop4" in {i.name for i in onnx.load(branches).graph.input}
