@@ -19,6 +19,11 @@ FEATURES = ("stride32", "stride16", "stride8", "stride4")
 LEVELS = (1, 2, 4, 8)  # resolution of each feature map relative to the stride-32 grid
 
 
+def feature_names(skip_steps: int) -> List[str]:
+    """The maps a branch with ``skip_steps`` FCN skip steps crops, coarsest first."""
+    return list(FEATURES[:skip_steps + 1])
+
+
 def crop_names(branch: str, skip_steps: int) -> List[str]:
     """Input names of a branch stage: its crops of the stride-32 (then -16, -8, -4) maps.
 
@@ -36,7 +41,7 @@ def stage_io(meta) -> Tuple[Tuple[List[str], List[str]], Tuple[List[str], List[s
     """(inputs, outputs) by name of the detect stage and of all branches together, for a
     two-stage model's metadata (:class:`~ssd_isb.metadata.ModelMetadata`)."""
     steps = int(meta.skip_steps)
-    detect = (["image"], list(DETECTIONS) + list(FEATURES[:steps + 1]))
+    detect = (["image"], list(DETECTIONS) + feature_names(steps))
     names = [b["name"] for b in meta.branches]
     branches = ([n for b in names for n in crop_names(b, steps)], [logits_name(b) for b in names])
     return detect, branches

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..branches import BranchSpec, branch_specs
 from ..config import Config
-from ..stages import DETECT, DETECTIONS, FEATURES, LEVELS, crop_names, logits_name
+from ..stages import DETECT, DETECTIONS, LEVELS, crop_names, feature_names, logits_name
 
 COMBINED = "combined"  # the one-graph endpoint ONNX is converted from (both stages side by side)
 
@@ -46,10 +46,10 @@ def stage_models(model, cfg: Config, max_detections: Optional[int] = None):
     detections = post(d["box_encodings"], d["class_logits"])
     outputs = dict(zip(DETECTIONS, detections))
     steps = cfg.isb.skip_steps
-    outputs.update({k: d[k] for k in FEATURES[:steps + 1]})  # only the maps branches read
+    outputs.update({k: d[k] for k in feature_names(steps)})  # only the maps branches read
     detect = keras.Model(image, outputs, name=DETECT)
 
-    channels = [int(d[k].shape[-1]) for k in FEATURES[:steps + 1]]
+    channels = [int(d[k].shape[-1]) for k in feature_names(steps)]
     specs = branch_specs(cfg.isb)
     branches = {}
     for spec, branch in zip(specs, model.get_layer("mask_head").branches):

@@ -25,7 +25,7 @@ from ..anchors import anchors_per_layer
 from ..branches import native_mask_size
 from ..config import Config
 from ..layer_names import STRIDE4, STRIDE8, STRIDE16, STRIDE32
-from ..stages import FEATURES
+from ..stages import feature_names
 from .graph_ops import ops
 from .mask_head import InstanceMasks, MaskHead
 from .mobilenet import mobilenet_v1
@@ -83,7 +83,7 @@ def build_detector(cfg: Config, batch_size: Optional[int] = None,
 
 def _features(detector_outputs, cfg: Config):
     """The maps the configured branches crop, coarsest first."""
-    return [detector_outputs[k] for k in FEATURES[:cfg.isb.skip_steps + 1]]
+    return [detector_outputs[k] for k in feature_names(cfg.isb.skip_steps)]
 
 
 # The layer factories: the only code that reads a Config into layer arguments.

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..branches import BranchSpec, assign_branches
 from ..encompassing import encompassing_windows
-from ..stages import FEATURES, LEVELS
+from ..stages import LEVELS, feature_names
 from .boxes import cells_to_normalized
 from .crops import crop_windows
 
@@ -56,6 +56,7 @@ class MaskStage:
         self.specs = list(specs)
         self.grid = (int(grid[0]), int(grid[1]))
         self.levels = LEVELS[:skip_steps + 1]
+        self.features = feature_names(skip_steps)
         self.calls: Dict[str, int] = {}  # crops per branch in the last call (for benchmarks)
 
     def keep(self, detections: Dict[str, np.ndarray], score_threshold: float):
@@ -69,7 +70,7 @@ class MaskStage:
 
     def maps(self, detections: Dict[str, np.ndarray]) -> List[np.ndarray]:
         """The feature maps the branches crop, [H, W, C] each."""
-        return [np.asarray(detections[FEATURES[i]])[0] for i in range(len(self.levels))]
+        return [np.asarray(detections[k])[0] for k in self.features]
 
     def buckets(self, boxes: np.ndarray) -> Iterator[Tuple[BranchSpec, np.ndarray, np.ndarray]]:
         """(branch, indices of its boxes, their cell windows) for each branch with boxes."""

@@ -8,9 +8,9 @@ minutes and a day.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
-from ..config import Config, config_differences
+from ..config import Config, ConfigError, config_differences
 
 
 def grows_from(given: Config, stored: Config) -> bool:
@@ -19,6 +19,25 @@ def grows_from(given: Config, stored: Config) -> bool:
     diffs = config_differences(given, stored)
     return (bool(diffs) and all(d.startswith("isb.fcn:") for d in diffs)
             and given.isb.skip_steps > stored.isb.skip_steps)
+
+
+def source_config(path: str, given: Optional[Config]) -> Tuple[Config, bool]:
+    """The config a ``.keras`` model starts training under, and whether it grows into it.
+
+    As :func:`~ssd_isb.metadata.model_config` (``given`` must describe the model), except that
+    a ``given`` config the model grows into (:func:`grows_from`) is accepted too.
+
+    Raises:
+        ConfigError: ``given`` neither describes the model nor grows from it.
+    """
+    from ..metadata import model_config
+
+    try:
+        return model_config(path, given), False
+    except ConfigError:
+        if given is not None and grows_from(given, model_config(path)):
+            return given, True
+        raise
 
 
 def grow_weights(target, source) -> Dict[str, List[str]]:

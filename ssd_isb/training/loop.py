@@ -239,17 +239,16 @@ def _init_from_model(model, path: str) -> None:
     """Start from a whole trained model (a shipped ``ssd_isb/zoo/*.keras``): detector and
     branches, e.g. to fine-tune on one's own data."""
     from ..config import ConfigError
-    from ..metadata import model_config
     from ..model import load_model
-    from .grow import grow_weights, grows_from
+    from .grow import grow_weights, source_config
 
     if not os.path.exists(path):
         raise TrainingError(f"{path}: no such model file")
     try:  # the model's sidecar says what it was built from: the weights must fit this config
-        model_config(path, model.config)
+        _, grows = source_config(path, model.config)
     except ConfigError as err:
-        if not grows_from(model.config, model_config(path)):
-            raise TrainingError(f"{path}: its layers do not match this config's: {err}") from None
+        raise TrainingError(f"{path}: its layers do not match this config's: {err}") from None
+    if grows:
         try:
             grown = grow_weights(model.inference_model, load_model(path))
         except ValueError as err:
@@ -338,19 +337,13 @@ def resolve_config(config: Optional[str], init: Optional[str], workdir: str,
         UsageError: none of the three is there.
         ConfigError: ``config`` does not fit the ``init`` model's layers.
     """
-    from ..config import ConfigError, load_config
+    from ..config import load_config
     from ..errors import UsageError
-    from ..metadata import model_config
-    from .grow import grows_from
+    from .grow import source_config
 
     given = load_config(config) if config else None
     if init and init.endswith(".keras") and not resuming:
-        try:
-            return model_config(init, given)
-        except ConfigError:
-            if given is not None and grows_from(given, model_config(init)):
-                return given  # an FCN-8 model starting an FCN-4 config
-            raise
+        return source_config(init, given)[0]  # e.g. an FCN-8 model starting an FCN-4 config
     saved = os.path.join(workdir, "config.yaml")
     if given is None and resuming and os.path.exists(saved):
         return load_config(saved)
