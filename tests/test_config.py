@@ -20,7 +20,8 @@ EXPECTED = {"single_branch", "single_shape", "single_shape_plus", "multi_shape",
             "sb_fcn16", "ms_mn075", "ms_fcn16", "ms_new_shapes", "ms_small_shapes",
             "embedded_single_branch", "embedded_multi_shape", "finetune_masks_multi_shape",
             "finetune_masks_single_branch", "finetune_masks_stride4_multi_shape",
-            "finetune_masks_stride4_single_branch", "finetune_masks_fcn4_multi_shape"}
+            "finetune_masks_stride4_single_branch", "finetune_masks_fcn4_multi_shape",
+            "finetune_detector_multi_shape"}
 
 
 def test_all_experiments_present():
@@ -67,6 +68,19 @@ def test_fcn4_config_grows_the_shipped_layout():
     assert not grows_from(fcn4, load_config("finetune_masks_stride4_single_branch"))
     assert fcn4.isb.skip_steps == 3 and fcn4.isb.out_factor == 8
     assert mask_target_stride(fcn4.train, fcn4.isb) == 4
+
+
+def test_detector_config_trains_the_heads_on_the_shipped_layout():
+    """The detector fine-tune is the release-6 recipe with the SSD heads learning: same layout
+    and mask recipe, backbone frozen (the branches' maps stay), heads at a tenth of the rate."""
+    from ssd_isb.config import config_differences
+
+    masks = load_config("finetune_masks_stride4_multi_shape")
+    detector = load_config("finetune_detector_multi_shape")
+    everything = ("model", "isb", "postprocess", "train", "data")
+    assert config_differences(detector, masks, everything) == [
+        "train.box_loss_weight: 0.1 != 1.0", "train.class_loss_weight: 0.1 != 1.0",
+        "train.freeze_backbone: True != False", "train.freeze_detector: False != True"]
 
 
 def test_thesis_shapes_exact():

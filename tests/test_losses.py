@@ -106,3 +106,22 @@ def test_finer_loss_stride_scores_upsampled_logits_as_the_paste_does():
     # the default still scores at the branch's own stride-8 grid (targets averaged down)
     coarse = float(mask_loss([out], tf.constant(masks), [spec], 8, target_stride=4)["mask"])
     assert abs(coarse - got) > 1e-3
+
+
+def test_sigmoid_class_loss_ignores_the_background_column():
+    # The zoo detector's background logit is untrained (about -5.5 everywhere); a sigmoid model
+    # is scored by its class columns alone, so only they may carry loss or gradient.
+    cls = tf.constant([[1, 0, 0, 0]], tf.int32)
+    person = np.array([2.0, -1.0, 0.5, -3.0], np.float32)
+    losses = []
+    for background in (-5.5, 4.0):
+        logits = tf.Variable(np.stack([np.full(4, background, np.float32), person], -1)[None])
+        with tf.GradientTape() as tape:
+            out = detection_losses(tf.zeros((1, 4, 4)), logits, cls, tf.zeros((1, 4, 4)),
+                                   "sigmoid", negative_ratio=3.0)
+        grad = tape.gradient(out["class"], logits).numpy()
+        assert np.all(grad[..., 0] == 0) and np.any(grad[..., 1] != 0)
+        losses.append(float(out["class"]))
+    ce = lambda z, t: np.log1p(np.exp(-z)) if t else np.log1p(np.exp(z))  # noqa: E731
+    expected = ce(2.0, 1) + ce(-1.0, 0) + ce(0.5, 0) + ce(-3.0, 0)
+    np.testing.assert_allclose(losses, [expected, expected], rtol=1e-5)

@@ -227,3 +227,30 @@ def test_init_from_a_whole_model_for_fine_tuning(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     with pytest.raises(TrainingError, match="do not match this config"):
         _build_trainer(load_config("embedded_single_branch"), init=path)
+
+
+def test_detector_fine_tune_keeps_the_backbone_and_moves_the_heads(tmp_path, zoo_weights):
+    """configs/finetune_detector_multi_shape.yaml's freezing, on a real step: the backbone (the
+    maps the branches crop) stays exactly as imported and the SSD heads learn."""
+    from ssd_isb.layer_names import component
+    from ssd_isb.model import build_detector, load_model
+    from ssd_isb.training import train
+
+    data = tiny_config(steps=1, freeze_backbone=True, freeze_detector=False,
+                       box_loss_weight=0.1, class_loss_weight=0.1)
+    data["data"]["val"] = []
+    cfg = from_dict(data)
+    summary = train(cfg, str(tmp_path / "run"), init=zoo_weights, verbose=0)
+    assert summary["frozen"]["backbone"] > 0 and summary["frozen"]["detector"] == 0
+    before = build_detector(cfg)
+    before.load_weights(zoo_weights)
+    after = load_model(summary["model"])
+    moved = {}
+    for layer in before.layers:
+        if not layer.weights:
+            continue
+        new = after.get_layer(layer.name).get_weights()
+        changed = any(not np.array_equal(a, b) for a, b in zip(layer.get_weights(), new))
+        moved.setdefault(component(layer.name), []).append(changed)
+    assert not any(moved["MobileNet-v1 backbone"])
+    assert any(moved["SSD box predictors"]) and any(moved["SSD extra feature layers"])

@@ -1,9 +1,10 @@
 """SSD-ISB training losses (thesis 3.2.1).
 
 * boxes: smooth-L1 on positive anchors;
-* classes: softmax cross-entropy (thesis) or per-class sigmoid cross-entropy (zoo), with SSD
-  hard-negative mining (3 negatives per positive, at least 3 per image); both normalized by the
-  number of positive anchors;
+* classes: softmax cross-entropy (thesis) or per-class sigmoid cross-entropy over the class
+  columns (zoo; a background anchor's target is all zeros), with SSD hard-negative mining (3
+  negatives per positive, at least 3 per image); both normalized by the number of positive
+  anchors;
 * masks: sigmoid cross-entropy of each branch slot against the ground-truth mask of its box,
   cropped from the same encompassing window and resized to the branch output (before the final
   upsampling; or, with ``train.mask_loss_stride``, the logits upsampled to a finer ground
@@ -58,9 +59,13 @@ def detection_losses(box_encodings, class_logits, cls_targets, box_targets,
     if score_converter == "softmax":
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=class_logits)
     else:
-        onehot = tf.one_hot(labels, tf.shape(class_logits)[-1], dtype=class_logits.dtype)
+        # Only the class columns: the runtime scores a sigmoid model by them alone, and the zoo
+        # detector's background column is untrained (logit about -5.5 everywhere), so scoring
+        # it would cost ~5.5 per negative and pull the heads towards a column nothing reads.
+        scores = class_logits[..., 1:]
+        onehot = tf.one_hot(labels - 1, tf.shape(scores)[-1], dtype=class_logits.dtype)
         ce = tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(labels=onehot,
-                                                                   logits=class_logits), -1)
+                                                                   logits=scores), -1)
     # Hard-negative mining per image: the k highest-loss negatives, k = ratio * positives.
     neg_ce = tf.where(neg, tf.stop_gradient(ce), -1.0)
     rank = tf.argsort(tf.argsort(neg_ce, axis=1, direction="DESCENDING"), axis=1)
