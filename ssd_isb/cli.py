@@ -61,6 +61,12 @@ def cmd_calibrate_boxes(args) -> str:
     return summary_line(report)
 
 
+def cmd_transplant_detector(args) -> str:
+    from .training.transplant import summary_line, transplant_detector
+
+    return summary_line(transplant_detector(args.detector, args.branches, args.output))
+
+
 def cmd_convert_dataset(args) -> str:
     from .data.convert import convert_instance_masks, write_coco_json
 
@@ -213,6 +219,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="images per detector call")
     p.add_argument("--min-count", type=int, default=30,
                    help="positive anchors an anchor type needs to be corrected")
+
+    p = command("transplant-detector", cmd_transplant_detector,
+                "put a detector fine-tuned on a frozen backbone under another model's branches")
+    p.add_argument("--detector", required=True, help=".keras model whose detector is taken")
+    p.add_argument("--branches", required=True,
+                   help=".keras model whose branches and settings are kept (same backbone)")
+    p.add_argument("--output", required=True, help="the new model (.keras)")
 
     p = command("convert-dataset", cmd_convert_dataset,
                 "per-instance PNG masks (Penn-Fudan layout) -> COCO json")
