@@ -12,6 +12,7 @@ constant in the predictors' biases, so every exported format (TFLite, ONNX, Tens
 from __future__ import annotations
 
 import math
+import os
 from typing import Dict
 
 import numpy as np
@@ -52,8 +53,6 @@ def shift_model_file(path: str, output: str, offset: float) -> Dict:
         UsageError: not a sigmoid model (a softmax score does not move by a constant), or a
             path is not a ``.keras`` file.
     """
-    import os
-
     from ..metadata import model_config
     from ..model import load_model, save_model
 
