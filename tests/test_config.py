@@ -21,7 +21,7 @@ EXPECTED = {"single_branch", "single_shape", "single_shape_plus", "multi_shape",
             "embedded_single_branch", "embedded_multi_shape", "finetune_masks_multi_shape",
             "finetune_masks_single_branch", "finetune_masks_stride4_multi_shape",
             "finetune_masks_stride4_single_branch", "finetune_masks_fcn4_multi_shape",
-            "finetune_detector_multi_shape"}
+            "finetune_detector_multi_shape", "finetune_detector_stride2_multi_shape"}
 
 
 def test_all_experiments_present():
@@ -81,6 +81,18 @@ def test_detector_config_trains_the_heads_on_the_shipped_layout():
     assert config_differences(detector, masks, everything) == [
         "train.box_loss_weight: 0.1 != 1.0", "train.class_loss_weight: 0.1 != 1.0",
         "train.freeze_backbone: True != False", "train.freeze_detector: False != True"]
+
+
+def test_stride2_config_differs_from_the_detector_config_in_the_loss_stride_only():
+    """Release 8's recipe: release 7's, the mask loss scored on stride-2 ground truth."""
+    from ssd_isb.config import config_differences, mask_target_stride
+
+    stride4 = load_config("finetune_detector_multi_shape")
+    stride2 = load_config("finetune_detector_stride2_multi_shape")
+    everything = ("model", "isb", "postprocess", "train", "data")
+    assert config_differences(stride2, stride4, everything) == [
+        "train.mask_loss_stride: 2 != 4"]
+    assert mask_target_stride(stride2.train, stride2.isb) == 2
 
 
 def test_thesis_shapes_exact():
