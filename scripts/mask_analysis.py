@@ -64,13 +64,16 @@ def best_shift_iou(pred: np.ndarray, gt: np.ndarray, radius: int = 3) -> float:
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
     from ssd_isb.branches import assign_branches
-    from ssd_isb.config import data_root
-    from ssd_isb.data.coco import is_holdout
     from ssd_isb.encompassing import encompassing_windows
+    from ssd_isb.evaluation.dataset_args import add_dataset_arguments, split_image_ids
     from ssd_isb.evaluation.evaluate import load_ground_truth
     from ssd_isb.evaluation.metrics import coco_metrics
     from ssd_isb.runtime import Segmenter
-    from ssd_isb.runtime.boxes import cells_to_normalized, iou_matrix, pixels_to_normalized
+    from ssd_isb.runtime.boxes import (
+        cells_to_normalized,
+        iou_matrix,
+        pixels_to_normalized,
+    )
     from ssd_isb.runtime.coco_results import to_coco_results
     from ssd_isb.runtime.image_io import model_input, read_image
     from ssd_isb.runtime.paste import paste_into
@@ -79,12 +82,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=os.path.join(ROOT, "ssd_isb", "zoo",
                                                    "ssd_isb_multi_shape_fp32.tflite"))
-    p.add_argument("--annotations", default=os.path.join(
-        data_root(), "coco_person_val2017", "annotations.json"))
-    p.add_argument("--images", default=os.path.join(data_root(), "coco_person_val2017",
-                                                    "images"))
-    p.add_argument("--split", default="val", choices=("all", "train", "val"))
-    p.add_argument("--max-images", type=int)
+    add_dataset_arguments(p, split="val")
     p.add_argument("--score", type=float, default=0.3, help="detections analysed")
     p.add_argument("--thresholds", type=float, nargs="*", default=[-2, -1, -0.5, 0, 0.5, 1])
     p.add_argument("--margins", type=lambda v: None if v.lower() == "none" else float(v),
@@ -96,9 +94,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     gt = load_ground_truth(args.annotations)
-    ids = sorted(i for i in gt.getImgIds() if args.split == "all" or
-                 is_holdout(gt.imgs[i]["file_name"], 5) == (args.split == "val"))
-    ids = ids[:args.max_images] if args.max_images else ids
+    ids = split_image_ids(gt, args.split, args.max_images)
     seg = Segmenter(args.model, threads=args.threads, score_threshold=0.0)
     if seg.mask_stage is None:
         raise SystemExit(f"{args.model}: the analysis needs a two-stage model")

@@ -28,11 +28,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.config import data_root
-    from ssd_isb.data.coco import is_holdout
     from ssd_isb.errors import UsageError
-    from ssd_isb.evaluation.branch_offsets import (BranchOffsetSearch, Image,
-                                                   branch_names_by_shape)
+    from ssd_isb.evaluation.branch_offsets import (
+        BranchOffsetSearch,
+        Image,
+        branch_names_by_shape,
+    )
+    from ssd_isb.evaluation.dataset_args import add_dataset_arguments, split_image_ids
     from ssd_isb.evaluation.evaluate import load_ground_truth
     from ssd_isb.evaluation.metrics import coco_metrics
     from ssd_isb.progress import progress
@@ -40,12 +42,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="a two-stage model (any backend)")
-    p.add_argument("--annotations", default=os.path.join(
-        data_root(), "coco_person_val2017", "annotations.json"))
-    p.add_argument("--images", default=os.path.join(data_root(), "coco_person_val2017",
-                                                    "images"))
-    p.add_argument("--split", default="train", choices=("all", "train", "val"))
-    p.add_argument("--max-images", type=int)
+    add_dataset_arguments(p, split="train")
     p.add_argument("--score", type=float, default=0.05,
                    help="detections at or above this score take part (as mask_analysis.py)")
     p.add_argument("--offsets", type=float, nargs="+", default=[-1.5, -1, -0.5, 0, 0.5, 1, 1.5],
@@ -64,9 +61,7 @@ def main(argv=None) -> int:
         p.error("--apply needs --output")
 
     gt = load_ground_truth(args.annotations)
-    ids = sorted(i for i in gt.getImgIds() if args.split == "all" or
-                 is_holdout(gt.imgs[i]["file_name"], 5) == (args.split == "val"))
-    ids = ids[:args.max_images] if args.max_images else ids
+    ids = split_image_ids(gt, args.split, args.max_images)
     seg = Segmenter(args.model, threads=args.threads, score_threshold=args.score)
     if seg.mask_stage is None:
         raise UsageError(f"{args.model}: per-branch offsets need a two-stage model (its "

@@ -31,8 +31,7 @@ def margin_value(text: str):
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.config import data_root
-    from ssd_isb.data.coco import is_holdout
+    from ssd_isb.evaluation.dataset_args import add_dataset_arguments, split_image_ids
     from ssd_isb.evaluation.evaluate import load_ground_truth
     from ssd_isb.evaluation.metrics import coco_metrics
     from ssd_isb.progress import progress
@@ -41,12 +40,7 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True)
-    p.add_argument("--annotations", default=os.path.join(
-        data_root(), "coco_person_val2017", "annotations.json"))
-    p.add_argument("--images", default=os.path.join(data_root(), "coco_person_val2017",
-                                                    "images"))
-    p.add_argument("--split", default="train", choices=("all", "train", "val"))
-    p.add_argument("--max-images", type=int)
+    add_dataset_arguments(p, split="train")
     p.add_argument("--thresholds", type=float, nargs="+", default=[-1.5, -1, -0.5, 0])
     p.add_argument("--margins", type=margin_value, nargs="+",
                    default=[None, 0.0, 0.03, 0.06, 0.1])
@@ -55,9 +49,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     gt = load_ground_truth(args.annotations)
-    ids = sorted(i for i in gt.getImgIds() if args.split == "all" or
-                 is_holdout(gt.imgs[i]["file_name"], 5) == (args.split == "val"))
-    ids = ids[:args.max_images] if args.max_images else ids
+    ids = split_image_ids(gt, args.split, args.max_images)
     seg = Segmenter(args.model, threads=args.threads, score_threshold=0.0)
     pairs = list(itertools.product(args.thresholds, args.margins))
     results = {pair: [] for pair in pairs}

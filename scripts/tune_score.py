@@ -26,20 +26,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.config import data_root
     from ssd_isb.data.coco import load_coco
-    from ssd_isb.evaluation.operating_point import best_threshold, f1_table, match_detections
+    from ssd_isb.evaluation.dataset_args import add_dataset_arguments
+    from ssd_isb.evaluation.operating_point import (
+        best_threshold,
+        f1_table,
+        match_detections,
+    )
     from ssd_isb.progress import progress
     from ssd_isb.runtime import Segmenter
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="the model to measure (any backend)")
-    p.add_argument("--annotations", default=os.path.join(
-        data_root(), "coco_person_val2017", "annotations.json"))
-    p.add_argument("--images", default=os.path.join(data_root(), "coco_person_val2017",
-                                                    "images"))
-    p.add_argument("--split", default="train", choices=("all", "train", "val"))
-    p.add_argument("--max-images", type=int)
+    add_dataset_arguments(p, split="train")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--target", type=float, default=0.5, help="where the best threshold goes")
     p.add_argument("--apply", metavar="M.keras", help="the .keras model to shift (the "
