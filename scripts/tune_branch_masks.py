@@ -22,7 +22,6 @@ Needs pycocotools.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -40,6 +39,7 @@ def main(argv=None) -> int:
     from ssd_isb.evaluation.dataset_args import add_dataset_arguments, split_image_ids
     from ssd_isb.evaluation.evaluate import load_ground_truth
     from ssd_isb.evaluation.metrics import coco_metrics
+    from ssd_isb.files import write_json
     from ssd_isb.progress import progress
     from ssd_isb.runtime import Segmenter
 
@@ -96,9 +96,7 @@ def main(argv=None) -> int:
         print(f"branch logits shifted -> {args.output}")
         args.output = args.output + ".masks.json"
     if args.output:
-        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-        with open(args.output, "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=2)
+        write_json(args.output, report)
     return 0
 
 

@@ -15,7 +15,6 @@ its class logits shifted so the pick scores 0.5, the runtime's default threshold
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -33,6 +32,7 @@ def main(argv=None) -> int:
         f1_table,
         match_detections,
     )
+    from ssd_isb.files import write_json
     from ssd_isb.progress import progress
     from ssd_isb.runtime import Segmenter
 
@@ -77,8 +77,7 @@ def main(argv=None) -> int:
               f"(a score of {threshold:.2f} now reads {args.target:.2f})")
         args.output = args.output + ".score.json"
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
-            json.dump(report, fh, indent=2)
+        write_json(args.output, report)
     return 0
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Sequence
 
-from .errors import SSDISBError
+from .errors import SSDISBError, UsageError
 
 
 def write_json(path: str, data: Any, indent: int = 2) -> str:
@@ -24,6 +24,25 @@ def write_json(path: str, data: Any, indent: int = 2) -> str:
         json.dump(data, fh, indent=indent)
     os.replace(tmp, path)
     return path
+
+
+def check_keras_paths(sources: Sequence[str], output: str, made: str = "new",
+                      hint: str = "") -> None:
+    """Before a command rewrites ``.keras`` models (calibrations, transplants): each source is
+    an existing ``.keras`` file and ``output`` ends in ``.keras``.
+
+    Args:
+        made: what the output is called in the error ("the {made} model").
+        hint: appended to a missing source's error.
+
+    Raises:
+        UsageError: one line naming the path.
+    """
+    for path in sources:
+        if not path.endswith(".keras") or not os.path.isfile(path):
+            raise UsageError(f"{path}: no such .keras model{hint}")
+    if not output.endswith(".keras"):
+        raise UsageError(f"{output}: the {made} model must be a .keras file")
 
 
 class OutputError(SSDISBError, OSError):

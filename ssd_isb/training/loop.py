@@ -295,16 +295,14 @@ def calibrate_model_file(path: str, output: str, config: Optional[str] = None,
     """
     from ..config import load_config
     from ..data import load_datasets
-    from ..errors import UsageError, check_range
+    from ..errors import check_range
+    from ..files import check_keras_paths
     from ..metadata import model_config
     from ..model import build_model, save_model
     from .box_calibration import calibrate_box_encoding
 
-    if not path.endswith(".keras") or not os.path.isfile(path):
-        raise UsageError(f"{path}: no such .keras model (calibrate-boxes takes a trained "
-                         f"Keras model; export it after calibrating)")
-    if not output.endswith(".keras"):
-        raise UsageError(f"{output}: the calibrated model must be a .keras file")
+    check_keras_paths([path], output, "calibrated", " (calibrate-boxes takes a trained Keras "
+                      "model; export it after calibrating)")
     check_range("--batch-size", batch_size, 1)
     check_range("--min-count", min_count, 1)
     cfg = model_config(path, load_config(config) if config else None)

@@ -9,7 +9,6 @@ ONNX and TensorRT exports carry the offsets like any weight.
 
 from __future__ import annotations
 
-import os
 from typing import Dict
 
 import numpy as np
@@ -47,13 +46,11 @@ def shift_model_file(path: str, output: str, offsets: Dict[str, float]) -> Dict:
     Raises:
         UsageError: a path is not a ``.keras`` file, or an offset names no branch of the model.
     """
+    from ..files import check_keras_paths
     from ..metadata import model_config
     from ..model import load_model, save_model
 
-    if not path.endswith(".keras") or not os.path.isfile(path):
-        raise UsageError(f"{path}: no such .keras model")
-    if not output.endswith(".keras"):
-        raise UsageError(f"{output}: the calibrated model must be a .keras file")
+    check_keras_paths([path], output, "calibrated")
     cfg = model_config(path)
     model = load_model(path)
     applied = shift_branch_logits(model.get_layer("mask_head"), offsets)

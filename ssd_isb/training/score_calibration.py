@@ -12,7 +12,6 @@ constant in the predictors' biases, so every exported format (TFLite, ONNX, Tens
 from __future__ import annotations
 
 import math
-import os
 from typing import Dict
 
 import numpy as np
@@ -53,13 +52,11 @@ def shift_model_file(path: str, output: str, offset: float) -> Dict:
         UsageError: not a sigmoid model (a softmax score does not move by a constant), or a
             path is not a ``.keras`` file.
     """
+    from ..files import check_keras_paths
     from ..metadata import model_config
     from ..model import load_model, save_model
 
-    if not path.endswith(".keras") or not os.path.isfile(path):
-        raise UsageError(f"{path}: no such .keras model")
-    if not output.endswith(".keras"):
-        raise UsageError(f"{output}: the calibrated model must be a .keras file")
+    check_keras_paths([path], output, "calibrated")
     cfg = model_config(path)
     if cfg.model.score_converter != "sigmoid":
         raise UsageError(f"{path}: score calibration needs a sigmoid score converter, not "

@@ -9,7 +9,6 @@ differs is refused, since its branches would read maps they never saw.
 
 from __future__ import annotations
 
-import os
 from typing import Dict
 
 import numpy as np
@@ -36,14 +35,11 @@ def transplant_detector(detector_path: str, branches_path: str, output: str) -> 
             config section, or their backbones differ (the branches were trained on other maps).
     """
     from ..config import config_differences
+    from ..files import check_keras_paths
     from ..metadata import model_config
     from ..model import load_model, save_model
 
-    for path in (detector_path, branches_path):
-        if not path.endswith(".keras") or not os.path.isfile(path):
-            raise UsageError(f"{path}: no such .keras model")
-    if not output.endswith(".keras"):
-        raise UsageError(f"{output}: the new model must be a .keras file")
+    check_keras_paths([detector_path, branches_path], output)
     cfg = model_config(branches_path)
     diffs = config_differences(model_config(detector_path), cfg, ("model",))
     if diffs:
