@@ -162,6 +162,9 @@ class TrainConfig:
     # weights come with BN folded: keep it frozen unless training from a float checkpoint.
     freeze_batch_norm: bool = True
     freeze_backbone: bool = False  # MobileNet-v1 layers
+    # With freeze_backbone: the MobileNet-v1 blocks Conv2d_N with N >= this stay trainable (12:
+    # the last two, which only the stride-32 map and the SSD heads read). None: all frozen.
+    train_backbone_from: Optional[int] = None
     freeze_detector: bool = False  # everything but the branches (little data, masks only)
     # After training, add to each box predictor's bias the median code residual of its anchor
     # type on the training images (ssd_isb.training.box_calibration): the zoo detector's box
@@ -182,6 +185,19 @@ class DatasetSpec:
     masks: Optional[str] = None  # per-instance PNG masks (0 background, k = instance k)
     split: Literal["all", "train", "val"] = "all"  # which side of the hold-out split to use
     negatives: bool = True  # keep images without persons as negatives
+    # What the annotations supervise. "masks": every person has a mask (an annotation without
+    # one is skipped as degenerate). "boxes": boxes only; they train the detector (class and
+    # box losses) and never the branches. "partial": a person with a segmentation trains both,
+    # one without trains the detector only (e.g. `ssd-isb pseudo-label` output, where the
+    # teacher's uncertain people keep their human box and lose their mask).
+    kind: Literal["masks", "boxes", "partial"] = "masks"
+    # Each mask's weight in the mask loss, times the annotation's own "mask_weight" when it has
+    # one (a teacher's confidence). 1: a human mask.
+    mask_weight: float = 1.0
+    # Box-only data whose crowds are ordinary boxes (coco_train_person_boxes): a box holding at
+    # least this many other boxes (each >= 80% inside it) becomes a crowd region, ignored by the
+    # anchor matcher. None: off.
+    crowd_nesting: Optional[int] = None
 
 
 @dataclass
@@ -198,6 +214,11 @@ class AugmentConfig:
     # this fraction of the box's size (uniform): at run time the windows come from predicted
     # boxes (median box IoU with the ground truth about 0.7), not from perfect ones. 0: off.
     window_jitter: float = 0.0
+    # Scale jitter outwards (SSD's "expand"): with this probability the image is placed on a
+    # canvas up to ``zoom_out`` times its size (filled with the mean colour) before the crop, so
+    # people also appear smaller than in the photo. 1.0: off.
+    zoom_out: float = 1.0
+    zoom_out_probability: float = 0.5
 
 
 @dataclass
@@ -414,12 +435,28 @@ def validate(cfg: Config) -> Config:
                                   f"(instance PNG folder)")
             if not spec.images:
                 raise ConfigError(f"{key}.images: the image folder is required")
+            if spec.masks is not None and spec.kind != "masks":
+                raise ConfigError(f"{key}.kind: an instance-PNG dataset has masks ('masks'), "
+                                  f"not {spec.kind!r}")
+            if not spec.mask_weight > 0:
+                raise ConfigError(f"{key}.mask_weight: must be > 0 (kind: boxes gives a "
+                                  f"dataset no mask loss)")
+            if spec.crowd_nesting is not None and spec.crowd_nesting < 1:
+                raise ConfigError(f"{key}.crowd_nesting: must be >= 1 (or null: off)")
     if d.holdout_every < 2:
         raise ConfigError("data.holdout_every: must be >= 2")
     if d.max_boxes < 1:
         raise ConfigError("data.max_boxes: must be >= 1")
     if not 0 <= d.augment.window_jitter < 0.5:
         raise ConfigError("data.augment.window_jitter: must be in [0, 0.5)")
+    if not 1.0 <= d.augment.zoom_out <= 4.0:
+        raise ConfigError("data.augment.zoom_out: must be in [1, 4] (1: off)")
+    if not 0.0 <= d.augment.zoom_out_probability <= 1.0:
+        raise ConfigError("data.augment.zoom_out_probability: must be in [0, 1]")
+    if t.train_backbone_from is not None and not (t.freeze_backbone and
+                                                  0 <= t.train_backbone_from <= 13):
+        raise ConfigError("train.train_backbone_from: a MobileNet-v1 block 0-13, used with "
+                          "train.freeze_backbone: true")
     if t.mask_dice_weight < 0:
         raise ConfigError("train.mask_dice_weight: must be >= 0")
     if t.mask_loss_stride is not None and (t.mask_loss_stride not in (2, 4, 8, 16, 32)

@@ -35,6 +35,15 @@ def is_backbone(layer_name: str) -> bool:
     return component(layer_name) == BACKBONE
 
 
+def backbone_block(layer_name: str) -> int:
+    """The MobileNet-v1 block number N of a backbone layer ``Conv2d_N...``; -1 for any other
+    layer (the extra SSD layers, which also start with ``Conv2d_13_pointwise_``, included)."""
+    if not is_backbone(layer_name):
+        return -1
+    digits = layer_name[len("Conv2d_"):].split("_", 1)[0]
+    return int(digits) if digits.isdigit() else -1
+
+
 def is_box_predictor(layer_name: str) -> bool:
     """The 1x1 box-encoding and class predictors (conv with bias, no batch norm)."""
     return layer_name.startswith("BoxPredictor_")

@@ -25,7 +25,8 @@ def load_spec(spec: DatasetSpec, holdout_every: int, split: str) -> Tuple[List[I
         return load_instance_masks(resolve_data_path(spec.masks), images, spec.name, side,
                                    holdout_every)
     return load_coco(resolve_data_path(spec.annotations), images, spec.name, side,
-                     holdout_every, spec.negatives)
+                     holdout_every, spec.negatives, kind=spec.kind,
+                     mask_weight=spec.mask_weight, crowd_nesting=spec.crowd_nesting)
 
 
 def isb_shape_subset(records: Sequence[ImageRecord], shapes, grid,

@@ -2,7 +2,9 @@
 
 Geometry is applied to the masks, and boxes are re-derived from the masks afterwards, so a crop,
 a flip or a pasted person always leaves boxes and masks consistent. People cut by a crop to a
-small visible fraction become ignore regions (neither positives nor negatives).
+small visible fraction become ignore regions (neither positives nor negatives). A box-only person
+travels as its filled box with mask weight 0: every transform here is axis-aligned, so the
+rectangle stays the transformed box, and only people with a mask are pasted.
 """
 
 from __future__ import annotations
@@ -29,11 +31,17 @@ class Sample:
         masks: uint8 0/1 [N, H, W] person masks.
         ignore: float32 [M, 4] (x0, y0, x1, y1) pixel boxes ignored in matching (crowds,
             people mostly cut away).
+        weights: float32 [N] each person's mask-loss weight (0: box only); None: all 1.
     """
 
     image: np.ndarray
     masks: np.ndarray
     ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    weights: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        if self.weights is None:
+            self.weights = np.ones(len(self.masks), np.float32)
 
 
 def random_crop(sample: Sample, rng: np.random.Generator, scale: Sequence[float]) -> Sample:
@@ -57,7 +65,24 @@ def random_crop(sample: Sample, rng: np.random.Generator, scale: Sequence[float]
     ignore = ignore[(ignore[:, 2] > ignore[:, 0]) & (ignore[:, 3] > ignore[:, 1])]
     if lost:
         ignore = np.concatenate([ignore, np.array(lost, np.float32)])
-    return Sample(sample.image[y0:y0 + ch, x0:x0 + cw], masks[keep], ignore)
+    return Sample(sample.image[y0:y0 + ch, x0:x0 + cw], masks[keep], ignore,
+                  sample.weights[keep])
+
+
+def zoom_out(sample: Sample, rng: np.random.Generator, max_ratio: float) -> Sample:
+    """Place the image at a random spot of a canvas up to ``max_ratio`` times its size, filled
+    with its mean colour (SSD's "expand"): the same people, smaller in the frame."""
+    h, w = sample.image.shape[:2]
+    r = rng.uniform(1.0, max_ratio)
+    ch, cw = int(round(h * r)), int(round(w * r))
+    y0, x0 = int(rng.integers(0, ch - h + 1)), int(rng.integers(0, cw - w + 1))
+    image = np.empty((ch, cw, 3), np.uint8)
+    image[:] = sample.image.reshape(-1, 3).mean(0).astype(np.uint8)
+    image[y0:y0 + h, x0:x0 + w] = sample.image
+    masks = np.zeros((len(sample.masks), ch, cw), np.uint8)
+    masks[:, y0:y0 + h, x0:x0 + w] = sample.masks
+    ignore = sample.ignore + np.array([x0, y0, x0, y0], np.float32)
+    return Sample(image, masks, ignore.astype(np.float32), sample.weights)
 
 
 def resize(sample: Sample, size: Tuple[int, int]) -> Sample:
@@ -71,7 +96,7 @@ def resize(sample: Sample, size: Tuple[int, int]) -> Sample:
         (0, th, tw), np.float32)
     masks = (masks >= 0.5).astype(np.uint8)
     ignore = sample.ignore * np.array([tw / w, th / h, tw / w, th / h], np.float32)
-    return Sample(image, masks, ignore.astype(np.float32))
+    return Sample(image, masks, ignore.astype(np.float32), sample.weights)
 
 
 def hflip(sample: Sample) -> Sample:
@@ -79,7 +104,8 @@ def hflip(sample: Sample) -> Sample:
     w = sample.image.shape[1]
     ignore = sample.ignore.copy()
     ignore[:, [0, 2]] = w - sample.ignore[:, [2, 0]]
-    return Sample(sample.image[:, ::-1].copy(), sample.masks[:, :, ::-1].copy(), ignore)
+    return Sample(sample.image[:, ::-1].copy(), sample.masks[:, :, ::-1].copy(), ignore,
+                  sample.weights)
 
 
 def photometric(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -98,6 +124,7 @@ class PastePatch:
 
     image: np.ndarray
     mask: np.ndarray
+    weight: float = 1.0
 
 
 class InstancePool:
@@ -108,16 +135,17 @@ class InstancePool:
         self.min_side = min_side
 
     def add(self, sample: Sample) -> None:
-        """Remember the sizeable persons of a (resized) sample."""
-        for m in sample.masks:
+        """Remember the sizeable persons of a (resized) sample that have a mask (a box-only
+        person's rectangle would paste its background too)."""
+        for m, weight in zip(sample.masks, sample.weights):
             box = _mask_box(m)
-            if box is None:
+            if box is None or weight <= 0:
                 continue
             x0, y0, x1, y1 = (int(v) for v in box)
             if min(x1 - x0, y1 - y0) < self.min_side:
                 continue
             self.items.append(PastePatch(sample.image[y0:y1, x0:x1].copy(),
-                                         m[y0:y1, x0:x1].copy()))
+                                         m[y0:y1, x0:x1].copy(), float(weight)))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -134,6 +162,7 @@ def copy_paste(sample: Sample, pool: InstancePool, rng: np.random.Generator,
         return sample
     image = sample.image.copy()
     masks = [m.copy() for m in sample.masks]
+    weights = [float(v) for v in sample.weights]
     before = [int(m.sum()) for m in masks]
     h, w = image.shape[:2]
     for _ in range(int(rng.integers(1, max_instances + 1))):
@@ -156,20 +185,26 @@ def copy_paste(sample: Sample, pool: InstancePool, rng: np.random.Generator,
         for m in masks:
             m[full > 0] = 0
         masks.append(full)
+        weights.append(patch.weight)
         before.append(int(full.sum()))
-    keep, ignore = [], list(sample.ignore)
-    for m, b in zip(masks, before):
+    keep, kept_weights, ignore = [], [], list(sample.ignore)
+    for m, b, weight in zip(masks, before, weights):
         if m.sum() >= MIN_VISIBLE_FRACTION * max(b, 1):
             keep.append(m)
+            kept_weights.append(weight)
         elif m.any():
             ignore.append(_mask_box(m))
     masks_arr = np.stack(keep) if keep else np.zeros((0, h, w), np.uint8)
-    return Sample(image, masks_arr, np.array(ignore, np.float32).reshape(-1, 4))
+    return Sample(image, masks_arr, np.array(ignore, np.float32).reshape(-1, 4),
+                  np.array(kept_weights, np.float32))
 
 
 def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator,
             size: Tuple[int, int], pool: Optional[InstancePool] = None) -> Sample:
-    """Crop jitter, resize to ``size``, flip, copy-paste, photometric jitter."""
+    """Zoom-out (if on), crop jitter, resize to ``size``, flip, copy-paste, photometric
+    jitter."""
+    if cfg.zoom_out > 1.0 and rng.uniform() < cfg.zoom_out_probability:
+        sample = zoom_out(sample, rng, cfg.zoom_out)
     sample = random_crop(sample, rng, cfg.crop_scale)
     sample = resize(sample, size)
     if cfg.flip and rng.uniform() < 0.5:
@@ -180,7 +215,8 @@ def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator,
             sample = copy_paste(sample, pool, rng, cfg.copy_paste_max)
         pool.add(clean)
     if cfg.photometric:
-        sample = Sample(photometric(sample.image, rng), sample.masks, sample.ignore)
+        sample = Sample(photometric(sample.image, rng), sample.masks, sample.ignore,
+                        sample.weights)
     return sample
 
 

@@ -34,6 +34,14 @@ class Instance:
     iscrowd: bool = False
     mask: Optional[np.ndarray] = None  # bool [H, W] for PNG datasets
     annotation_id: int = -1
+    # Weight of this person's mask in the mask loss; 0: no mask (a box-only annotation, which
+    # trains the detector alone).
+    mask_weight: float = 1.0
+
+    @property
+    def has_mask(self) -> bool:
+        """Whether the mask loss sees this person."""
+        return self.mask_weight > 0
 
 
 @dataclass
@@ -59,10 +67,43 @@ class ImageRecord:
         return [i for i in self.instances if i.iscrowd]
 
     def instance_mask(self, inst: Instance) -> np.ndarray:
-        """Decode one instance's mask at the original image size (uint8 0/1 [H, W])."""
+        """Decode one instance's mask at the original image size (uint8 0/1 [H, W]); a
+        box-only person's is its filled box (geometry moves it like a mask; its weight keeps
+        it out of the mask loss)."""
         if inst.mask is not None:
             return inst.mask.astype(np.uint8)
+        if not inst.has_mask:
+            return box_mask_pixels(inst.box, self.height, self.width)
         return decode_segmentation(inst.segmentation, self.height, self.width)
+
+
+def box_mask_pixels(box: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The pixels of an (x0, y0, x1, y1) box, edges rounded to the nearest pixel boundary, as a
+    uint8 0/1 [H, W] mask (at least one pixel)."""
+    x0, y0, x1, y1 = (int(round(float(v))) for v in box)
+    x0, y0 = min(max(x0, 0), width - 1), min(max(y0, 0), height - 1)
+    x1, y1 = max(min(x1, width), x0 + 1), max(min(y1, height), y0 + 1)
+    out = np.zeros((height, width), np.uint8)
+    out[y0:y1, x0:x1] = 1
+    return out
+
+
+def nested_crowds(boxes: np.ndarray, nesting: int, inside: float = 0.8) -> np.ndarray:
+    """Which (x0, y0, x1, y1) boxes hold at least ``nesting`` other boxes, each with at least
+    ``inside`` of its area within: the crowd regions of a box-only dataset that drew them as
+    ordinary boxes. On COCO's own labels (iscrowd known: the six COCO files in
+    ``../shared/data``) ``nesting=3`` finds 42 of their 50 crowd regions and wrongly marks 23
+    of their 2,846 persons."""
+    n = len(boxes)
+    if n <= nesting:
+        return np.zeros(n, bool)
+    lo = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    hi = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)  # [outer, inner]
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=-1)
+    held = inter >= inside * np.maximum(area[None, :], 1e-9)
+    np.fill_diagonal(held, False)
+    return held.sum(1) >= nesting
 
 
 def decode_segmentation(seg: Any, height: int, width: int) -> np.ndarray:
@@ -95,6 +136,7 @@ class LoadReport:
     images: int = 0
     negatives: int = 0
     persons: int = 0
+    box_only: int = 0  # persons without a mask (they train the detector only)
     crowd: int = 0
     skipped_degenerate: int = 0
     skipped_missing_images: int = 0
@@ -105,7 +147,8 @@ class LoadReport:
 
     def line(self) -> str:
         return (f"{self.images} images ({self.negatives} without persons), {self.persons} "
-                f"persons, {self.crowd} crowd regions; skipped {self.skipped_degenerate} "
+                f"persons ({self.box_only} of them box-only), {self.crowd} crowd regions; "
+                f"skipped {self.skipped_degenerate} "
                 f"degenerate annotations, {self.skipped_missing_images} missing images")
 
 
@@ -136,7 +179,8 @@ def person_category_id(data: Dict, path: str = "annotations") -> int:
 
 def load_coco(annotations: str, images: str, name: str = "", split: str = "all",
               holdout_every: int = 5, negatives: bool = True,
-              check_files: bool = True) -> Tuple[List[ImageRecord], LoadReport]:
+              check_files: bool = True, kind: str = "masks", mask_weight: float = 1.0,
+              crowd_nesting: Optional[int] = None) -> Tuple[List[ImageRecord], LoadReport]:
     """Person records of a COCO dataset.
 
     Args:
@@ -147,6 +191,10 @@ def load_coco(annotations: str, images: str, name: str = "", split: str = "all",
         holdout_every: hold-out modulus (see :func:`is_holdout`).
         negatives: keep images without any person.
         check_files: skip (and count) images missing on disk.
+        kind: "masks" (an annotation without a segmentation is degenerate), "boxes" (every
+            person is box-only) or "partial" (box-only where there is no segmentation).
+        mask_weight: each mask's loss weight, times the annotation's ``mask_weight`` if any.
+        crowd_nesting: see :func:`nested_crowds` (None: off).
 
     Returns:
         (records, report).
@@ -173,17 +221,26 @@ def load_coco(annotations: str, images: str, name: str = "", split: str = "all",
         insts = []
         for ann in by_image.get(int(img["id"]), []):
             x, y, w, h = (float(v) for v in ann.get("bbox", (0, 0, 0, 0)))
-            seg = ann.get("segmentation")
+            seg = ann.get("segmentation") if kind != "boxes" else None
             crowd = bool(ann.get("iscrowd", 0))
-            if w < 1 or h < 1 or not seg or float(ann.get("area", 1)) <= 0:
+            if w < 1 or h < 1 or (not seg and kind == "masks") or float(
+                    ann.get("area", 1)) <= 0:
                 report.skipped_degenerate += 1
                 continue
             box = np.minimum(xywh_to_xyxy([x, y, w, h]), [width, height, width, height])
-            insts.append(Instance(box, seg, crowd, annotation_id=int(ann.get("id", -1))))
-            if crowd:
+            weight = mask_weight * float(ann.get("mask_weight", 1.0)) if seg else 0.0
+            insts.append(Instance(box, seg, crowd, annotation_id=int(ann.get("id", -1)),
+                                  mask_weight=weight))
+        if crowd_nesting and insts:
+            nested = nested_crowds(np.stack([i.box for i in insts]), crowd_nesting)
+            for inst, crowd in zip(insts, nested):
+                inst.iscrowd = inst.iscrowd or bool(crowd)
+        for inst in insts:
+            if inst.iscrowd:
                 report.crowd += 1
             else:
                 report.persons += 1
+                report.box_only += 0 if inst.has_mask else 1
         if not any(not i.iscrowd for i in insts):
             if not negatives:
                 continue

@@ -59,12 +59,14 @@ class ExampleMaker:
         sx, sy = w / max(record.width, 1), h / max(record.height, 1)
         crowd = np.array([c.box * np.array([sx, sy, sx, sy]) for c in record.crowds],
                          np.float32).reshape(-1, 4)
-        return Sample(image, np.stack(masks) if masks else np.zeros((0, h, w), np.uint8), crowd)
+        weights = np.array([i.mask_weight for i in record.persons], np.float32)
+        return Sample(image, np.stack(masks) if masks else np.zeros((0, h, w), np.uint8), crowd,
+                      weights)
 
     def make(self, record: ImageRecord, rng: Optional[np.random.Generator] = None,
              index: int = 0) -> Dict[str, np.ndarray]:
         """Example dict: ``image`` RGB float32, ``gt_boxes``, ``gt_valid``, ``gt_masks``,
-        ``cls_targets``, ``box_targets``, ``record_index``."""
+        ``gt_mask_weights``, ``cls_targets``, ``box_targets``, ``record_index``."""
         sample = self.load(record)
         if self.training:
             sample = augment(sample, self.cfg.data.augment, rng or np.random.default_rng(),
@@ -77,20 +79,23 @@ class ExampleMaker:
                rng: Optional[np.random.Generator] = None) -> Dict[str, np.ndarray]:
         """Boxes, masks and targets of a sample already at the input size.
 
-        ``gt_boxes`` feed only the ISB windows (detection targets are encoded here); with
-        ``rng`` and ``data.augment.window_jitter`` they are jittered like predicted boxes.
+        ``gt_boxes`` feed only the ISB windows (detection targets are encoded here, from every
+        box); with ``rng`` and ``data.augment.window_jitter`` they are jittered like predicted
+        boxes. ``gt_mask_weights`` is each box's mask-loss weight: 0 for a box-only person
+        (its ``gt_masks`` entry is then all zero) and for padding.
         """
         h, w = self.size
         d = self.cfg.data
         boxes = masks_to_boxes(sample.masks)
         big = ((boxes[:, 2] - boxes[:, 0]) >= d.min_box_pixels) & (
             (boxes[:, 3] - boxes[:, 1]) >= d.min_box_pixels)
-        masks, boxes = sample.masks[big], boxes[big]
+        masks, boxes, weights = sample.masks[big], boxes[big], sample.weights[big]
         if len(boxes) > d.max_boxes:  # keep the largest; the rest only become ignore regions
             order = np.argsort(-(boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))
             extra = boxes[order[d.max_boxes:]]
             sample = Sample(sample.image, sample.masks, np.concatenate([sample.ignore, extra]))
             masks, boxes = masks[order[:d.max_boxes]], boxes[order[:d.max_boxes]]
+            weights = weights[order[:d.max_boxes]]
         norm = pixels_to_normalized(boxes, (h, w))
         ignore = pixels_to_normalized(sample.ignore, (h, w)) if len(sample.ignore) else None
         cls_t, box_t = encode_targets(norm, np.ones(len(norm), np.int32), self.anchors,
@@ -105,9 +110,13 @@ class ExampleMaker:
         stride = mask_target_stride(self.cfg.train, self.cfg.isb)
         mh, mw = h // stride, w // stride
         gt_masks = np.zeros((g, mh, mw), np.float32)
+        gt_weights = np.zeros(g, np.float32)
+        gt_weights[:len(weights)] = weights
         for i, m in enumerate(masks):
-            gt_masks[i] = cv2.resize(m.astype(np.float32), (mw, mh), interpolation=cv2.INTER_AREA)
+            if weights[i] > 0:
+                gt_masks[i] = cv2.resize(m.astype(np.float32), (mw, mh),
+                                         interpolation=cv2.INTER_AREA)
         image = cv2.cvtColor(sample.image, cv2.COLOR_BGR2RGB).astype(np.float32)
         return {"image": image, "gt_boxes": gt_boxes, "gt_valid": gt_valid, "gt_masks": gt_masks,
-                "cls_targets": cls_t, "box_targets": box_t,
+                "gt_mask_weights": gt_weights, "cls_targets": cls_t, "box_targets": box_t,
                 "record_index": np.int32(index)}

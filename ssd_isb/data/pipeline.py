@@ -25,7 +25,7 @@ from .examples import ExampleMaker
 log = logging.getLogger("ssd_isb.data")
 
 FEATURES = ("image", "gt_boxes", "gt_valid", "record_index")
-TARGETS = ("gt_masks", "cls_targets", "box_targets")
+TARGETS = ("gt_masks", "gt_mask_weights", "cls_targets", "box_targets")
 
 
 class ExampleStream:
@@ -121,6 +121,7 @@ def signature(cfg: Config) -> Dict:
         "gt_boxes": tf.TensorSpec((g, 4), tf.float32),
         "gt_valid": tf.TensorSpec((g,), tf.float32),
         "gt_masks": tf.TensorSpec((g, h // m, w // m), tf.float32),
+        "gt_mask_weights": tf.TensorSpec((g,), tf.float32),
         "cls_targets": tf.TensorSpec((a,), tf.int32),
         "box_targets": tf.TensorSpec((a, 4), tf.float32),
         "record_index": tf.TensorSpec((), tf.int32),

@@ -8,7 +8,9 @@
 * masks: sigmoid cross-entropy of each branch slot against the ground-truth mask of its box,
   cropped from the same encompassing window and resized to the branch output (before the final
   upsampling; or, with ``train.mask_loss_stride``, the logits upsampled to a finer ground
-  truth), averaged over the filled slots of all branches.
+  truth), averaged over the filled slots of all branches, each slot weighted by its box's mask
+  weight (1 for a human mask, a teacher's confidence for its mask; a box-only person takes no
+  slot at all, so an image without masks adds exactly nothing to the mask loss).
 """
 
 from __future__ import annotations
@@ -126,9 +128,10 @@ def soft_dice_loss(target, logits, smooth: float = 1.0):
 
 def mask_loss(branches: List[BranchOutput], gt_masks, specs: Sequence[BranchSpec], fcn: int,
               dice_weight: float = 0.0, target_stride: int = 8,
-              loss_stride: Optional[int] = None) -> Dict[str, tf.Tensor]:
-    """Mean per-slot sigmoid cross-entropy (plus ``dice_weight`` x soft Dice loss) over every
-    filled slot of every branch, at ``loss_stride`` (None: the branch output stride)."""
+              loss_stride: Optional[int] = None, gt_weights=None) -> Dict[str, tf.Tensor]:
+    """Weighted mean per-slot sigmoid cross-entropy (plus ``dice_weight`` x soft Dice loss)
+    over every filled slot of every branch, at ``loss_stride`` (None: the branch output
+    stride). ``gt_weights`` [N]: each flat box's weight (None: all 1, the plain mean)."""
     factor = _branch_stride(fcn) // (loss_stride or _branch_stride(fcn))
     total = tf.constant(0.0)
     count = tf.constant(0.0)
@@ -141,6 +144,9 @@ def mask_loss(branches: List[BranchOutput], gt_masks, specs: Sequence[BranchSpec
         if dice_weight:
             per_slot += dice_weight * soft_dice_loss(target, logits)
         valid = tf.cast(out.slot_valid, tf.float32)
+        if gt_weights is not None:
+            valid *= tf.gather(gt_weights, out.slot_index)
         total += tf.reduce_sum(per_slot * valid)
         count += tf.reduce_sum(valid)
+    # A batch without any mask (box-only images) divides 0 by 1: exactly no mask gradient.
     return {"mask": total / tf.maximum(count, 1.0), "mask_slots": count}

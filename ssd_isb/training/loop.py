@@ -23,7 +23,7 @@ from ..data import load_datasets
 from ..data.coco import ImageRecord
 from ..errors import SSDISBError
 from ..files import check_writable, write_json
-from ..layer_names import is_backbone
+from ..layer_names import backbone_block, is_backbone
 
 log = logging.getLogger("ssd_isb.train")
 
@@ -67,7 +67,10 @@ def freeze(model, cfg: Config) -> Dict[str, int]:
         if t.freeze_detector and layer.weights:
             layer.trainable = False
             counts["detector"] += 1
-        elif t.freeze_backbone and is_backbone(layer.name):
+        elif t.freeze_backbone and is_backbone(layer.name) and not (
+                t.train_backbone_from is not None
+                and backbone_block(layer.name) >= t.train_backbone_from
+                and not isinstance(layer, kl.BatchNormalization)):
             layer.trainable = False
             counts["backbone"] += 1
         elif t.freeze_batch_norm and isinstance(layer, kl.BatchNormalization):

@@ -50,7 +50,12 @@ class SSDISBTrainer(keras.Model):
         return self.net(inputs, training=training)
 
     def compute_losses(self, x, y, training: bool) -> Dict[str, tf.Tensor]:
-        out = self.net([x["image"], x["gt_boxes"], x["gt_valid"]], training=training)
+        # Every box trains the detector (its targets are in cls/box_targets); only boxes with a
+        # mask take branch slots, so box-only people cost the branches nothing.
+        weights = y.get("gt_mask_weights")
+        isb_valid = x["gt_valid"] if weights is None else x["gt_valid"] * tf.cast(
+            weights > 0, x["gt_valid"].dtype)
+        out = self.net([x["image"], x["gt_boxes"], isb_valid], training=training)
         det = detection_losses(out["box_encodings"], out["class_logits"], y["cls_targets"],
                                y["box_targets"], self.cfg.model.score_converter,
                                self.cfg.train.negative_ratio)
@@ -59,7 +64,8 @@ class SSDISBTrainer(keras.Model):
         masks = mask_loss(out["branches"], flat_masks, self.specs, self.cfg.isb.fcn,
                           self.cfg.train.mask_dice_weight,
                           mask_target_stride(self.cfg.train, self.cfg.isb),
-                          self.cfg.train.mask_loss_stride)
+                          self.cfg.train.mask_loss_stride,
+                          None if weights is None else tf.reshape(weights, [-1]))
         wb, wc, wm = self.weights_
         total = wb * det["box"] + wc * det["class"] + wm * masks["mask"]
         return {"loss": total, "box_loss": det["box"], "class_loss": det["class"],
