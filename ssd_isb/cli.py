@@ -67,6 +67,12 @@ def cmd_transplant_detector(args) -> str:
     return summary_line(transplant_detector(args.detector, args.branches, args.output))
 
 
+def cmd_pseudo_label(args) -> str:
+    from .teacher.labeller import run
+
+    return run(args)
+
+
 def cmd_convert_dataset(args) -> str:
     from .data.convert import convert_instance_masks, write_coco_json
 
@@ -227,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help=".keras model whose branches and settings are kept (same backbone)")
     p.add_argument("--output", required=True, help="the new model (.keras)")
 
+    p = command("pseudo-label", cmd_pseudo_label, "teacher masks inside the person boxes of a "
+                "COCO file (for box-only data; the result is a kind: partial dataset)")
+    from .teacher.labeller import add_arguments
+
+    add_arguments(p)
+
     p = command("convert-dataset", cmd_convert_dataset,
                 "per-instance PNG masks (Penn-Fudan layout) -> COCO json")
     p.add_argument("--masks", required=True, help="folder of instance PNGs (0 bg, k = person k)")
@@ -306,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 INFO_COMMANDS = ("train", "export", "import-weights", "demo",
-                 "calibrate-boxes")  # their INFO log is output
+                 "calibrate-boxes", "pseudo-label")  # their INFO log is output
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import check_range
 from .backends import load_backend
-from .boxes import normalized_to_pixels
+from .boxes import normalized_to_pixels, pixels_to_normalized
 from .image_io import model_input
 from .mask_stage import MaskStage, StageOutput
 from .paste import mask_limits, paste_masks
@@ -77,6 +77,40 @@ class Segmenter(SegmenterBase):
             return self.backend.run(x)
         return self.mask_stage(self.backend.detect(x), self.backend.run_branch,
                                self.score_threshold)
+
+    def segment_boxes(self, image, boxes: np.ndarray, color: str = "bgr") -> Segmentation:
+        """Masks for given person boxes instead of detected ones (the branches given perfect
+        detections: a box-prompted mask, e.g. for a human box without a mask).
+
+        Args:
+            image: a path or an image array (see :meth:`segment`).
+            boxes: [K, 4] (x0, y0, x1, y1) pixels of the image.
+            color: the array's channel order.
+
+        Returns:
+            A :class:`Segmentation` with those boxes (score 1) and their masks, in order.
+
+        Raises:
+            UsageError: a single-graph model (its branches run only on its own detections).
+        """
+        from ..errors import UsageError
+
+        if self.mask_stage is None:
+            raise UsageError(f"{self.path}: masks for given boxes need a two-stage model "
+                             f"(export with the default --graph two-stage)")
+        pixels, color = self.read(image, color)
+        h, w = pixels.shape[:2]
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        x, _ = self.preprocess(pixels, color)
+        detections = self.backend.detect(x)
+        norm = pixels_to_normalized(boxes, (h, w))
+        given = {**detections, "boxes": norm[None],
+                 "scores": np.ones((1, len(norm)), np.float32),
+                 "classes": np.ones((1, len(norm)), np.int32),
+                 "count": np.array([len(norm)], np.int32)}
+        out = self.mask_stage(given, self.backend.run_branch, 0.5)
+        return decode_stages(out, (h, w), self.class_names, self.mask_threshold,
+                             self.mask_box_margin)
 
     def decode(self, raw, image_size, context=None) -> Segmentation:
         if isinstance(raw, StageOutput):
