@@ -64,6 +64,8 @@ def main(argv=None) -> int:
     p.add_argument("--min-area", type=float, default=16.0,
                    help="people smaller than this (pixels, after shrinking) are left out")
     p.add_argument("--crop-scale", type=float, default=1.25)
+    p.add_argument("--cut", type=float, default=0.75,
+                   help="the confidence cut whose kept people are also shown by size")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--output", help="JSON report")
     p.add_argument("--markdown", help="the report as markdown tables")
@@ -136,7 +138,18 @@ def main(argv=None) -> int:
                           "branch_ge75": round(float((branch[sel] >= 0.75).mean()), 3),
                           "teacher_wins": round(float((iou[sel] > branch[sel]).mean()), 3)})
         corr = float(np.corrcoef(np.argsort(np.argsort(conf)), np.argsort(np.argsort(iou)))[0, 1])
-        report["confidence"][name] = {"spearman": round(corr, 3), "cuts": table}
+        kept = {}
+        for s_name in ("small", "medium", "large"):
+            sel = (conf >= args.cut) & np.array([r["size"] == s_name for r in rows])
+            total = sum(1 for r in rows if r["size"] == s_name)
+            if sel.any():
+                kept[s_name] = {"kept": round(float(sel.sum() / max(total, 1)), 3),
+                                "teacher_mean": round(float(iou[sel].mean()), 3),
+                                "branch_mean": round(float(branch[sel].mean()), 3)}
+        report["confidence"][name] = {"spearman": round(corr, 3), "cuts": table,
+                                      "at_cut_by_size": kept}
+    report["cut"] = args.cut
+    report["rows"] = rows
     if args.output:
         write_json(args.output, report)
     text = markdown(report)
@@ -170,6 +183,11 @@ def markdown(report: dict) -> str:
             lines.append(f"| {t['cut']:.2f} | {t['kept']:.2f} | {t['teacher_mean']:.3f} | "
                          f"{t['branch_mean']:.3f} | {t['teacher_ge75']:.2f} | "
                          f"{t['branch_ge75']:.2f} | {t['teacher_wins']:.2f} |")
+        by = c.get("at_cut_by_size", {})
+        if by:
+            lines += ["", f"At confidence >= {report['cut']:.2f}, by size: " + "; ".join(
+                f"{k} {v['kept']:.0%} kept, teacher {v['teacher_mean']:.3f} vs branches "
+                f"{v['branch_mean']:.3f}" for k, v in by.items())]
         lines.append("")
     return "\n".join(lines) + "\n"
 

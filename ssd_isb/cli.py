@@ -102,7 +102,8 @@ def cmd_evaluate(args) -> str:
     report = evaluate(args.model, args.annotations, args.images, args.backend,
                       args.box_masks, args.threads, args.max_images, split=args.split,
                       holdout_every=args.holdout_every, plots=args.plots,
-                      num_overlays=args.num_overlays, output=args.output)
+                      num_overlays=args.num_overlays, output=args.output,
+                      crowd_nesting=args.crowd_nesting)
     return "\n".join(report_lines(report, args.output))
 
 
@@ -263,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=["all", "train", "val"], default="all",
                    help="side of the deterministic hold-out (val: the dev-validation split)")
     p.add_argument("--holdout-every", type=int, default=5, help="hold-out modulus")
+    p.add_argument("--crowd-nesting", type=int, help="boxes around N others are crowd regions "
+                   "(box-only files that drew crowds as boxes)")
     p.add_argument("--output", help="report JSON")
     p.add_argument("--plots", help="folder for the PR curve and worst/best overlays")
     p.add_argument("--num-overlays", type=int, default=4, help="overlays of each kind")

@@ -194,6 +194,9 @@ class DatasetSpec:
     # Each mask's weight in the mask loss, times the annotation's own "mask_weight" when it has
     # one (a teacher's confidence). 1: a human mask.
     mask_weight: float = 1.0
+    # A "partial" dataset's masks weighted below this (a teacher's less confident ones) are
+    # dropped at load: those people train the detector only. 0: keep every mask.
+    min_mask_weight: float = 0.0
     # Box-only data whose crowds are ordinary boxes (coco_train_person_boxes): a box holding at
     # least this many other boxes (each >= 80% inside it) becomes a crowd region, ignored by the
     # anchor matcher. None: off.
@@ -441,6 +444,8 @@ def validate(cfg: Config) -> Config:
             if not spec.mask_weight > 0:
                 raise ConfigError(f"{key}.mask_weight: must be > 0 (kind: boxes gives a "
                                   f"dataset no mask loss)")
+            if not 0.0 <= spec.min_mask_weight <= 1.0:
+                raise ConfigError(f"{key}.min_mask_weight: must be in [0, 1]")
             if spec.crowd_nesting is not None and spec.crowd_nesting < 1:
                 raise ConfigError(f"{key}.crowd_nesting: must be >= 1 (or null: off)")
     if d.holdout_every < 2:

@@ -95,6 +95,8 @@ def test_partial_dataset_keeps_boxes_and_weights(partial_json):
     assert weights == [0.0, 0.4]  # 0.8 (dataset) x 0.5 (annotation), or no mask
     _, strict = load_coco(annotations, images, kind="masks")
     assert strict.skipped_degenerate == report.box_only  # "masks" keeps today's rule
+    _, unsure = load_coco(annotations, images, kind="partial", min_mask_weight=0.6)
+    assert unsure.box_only == unsure.persons == len(persons)  # weight 0.5 < 0.6: box only
 
 
 def test_box_only_example_trains_boxes_and_no_mask(box_records):

@@ -26,7 +26,8 @@ def load_spec(spec: DatasetSpec, holdout_every: int, split: str) -> Tuple[List[I
                                    holdout_every)
     return load_coco(resolve_data_path(spec.annotations), images, spec.name, side,
                      holdout_every, spec.negatives, kind=spec.kind,
-                     mask_weight=spec.mask_weight, crowd_nesting=spec.crowd_nesting)
+                     mask_weight=spec.mask_weight, crowd_nesting=spec.crowd_nesting,
+                     min_mask_weight=spec.min_mask_weight)
 
 
 def isb_shape_subset(records: Sequence[ImageRecord], shapes, grid,

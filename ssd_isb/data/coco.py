@@ -180,7 +180,8 @@ def person_category_id(data: Dict, path: str = "annotations") -> int:
 def load_coco(annotations: str, images: str, name: str = "", split: str = "all",
               holdout_every: int = 5, negatives: bool = True,
               check_files: bool = True, kind: str = "masks", mask_weight: float = 1.0,
-              crowd_nesting: Optional[int] = None) -> Tuple[List[ImageRecord], LoadReport]:
+              crowd_nesting: Optional[int] = None, min_mask_weight: float = 0.0
+              ) -> Tuple[List[ImageRecord], LoadReport]:
     """Person records of a COCO dataset.
 
     Args:
@@ -194,6 +195,8 @@ def load_coco(annotations: str, images: str, name: str = "", split: str = "all",
         kind: "masks" (an annotation without a segmentation is degenerate), "boxes" (every
             person is box-only) or "partial" (box-only where there is no segmentation).
         mask_weight: each mask's loss weight, times the annotation's ``mask_weight`` if any.
+        min_mask_weight: an annotation whose own ``mask_weight`` is below this loses its mask
+            (e.g. a teacher's less confident ones: box-only).
         crowd_nesting: see :func:`nested_crowds` (None: off).
 
     Returns:
@@ -228,7 +231,8 @@ def load_coco(annotations: str, images: str, name: str = "", split: str = "all",
                 report.skipped_degenerate += 1
                 continue
             box = np.minimum(xywh_to_xyxy([x, y, w, h]), [width, height, width, height])
-            weight = mask_weight * float(ann.get("mask_weight", 1.0)) if seg else 0.0
+            own = float(ann.get("mask_weight", 1.0))
+            weight = mask_weight * own if seg and own >= min_mask_weight else 0.0
             insts.append(Instance(box, seg, crowd, annotation_id=int(ann.get("id", -1)),
                                   mask_weight=weight))
         if crowd_nesting and insts:

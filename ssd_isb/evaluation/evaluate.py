@@ -32,10 +32,20 @@ class EvaluationError(SSDISBError, ValueError):
     """Evaluation cannot run; the message names the file and the problem."""
 
 
+def is_box_only(data: Dict) -> bool:
+    """Whether a COCO file has boxes and no masks at all (e.g. ``coco_train_person_boxes``):
+    it scores ``bbox`` only."""
+    anns = data["annotations"]
+    return bool(anns) and not any(a.get("segmentation") for a in anns)
+
+
 def check_segmentations(data: Dict, path: str) -> None:
     """Every annotation's mask must be one pycocotools can score: polygons of at least 3
     points, RLE of its image's size. Checked before any inference, so a bad file costs
-    nothing (pycocotools would fail after the whole run, or score a wrong-sized RLE)."""
+    nothing (pycocotools would fail after the whole run, or score a wrong-sized RLE). A
+    box-only file (:func:`is_box_only`) has nothing to check."""
+    if is_box_only(data):
+        return
     sizes = {im.get("id"): (im.get("height"), im.get("width")) for im in data["images"]}
     for ann in data["annotations"]:
         seg, where = ann.get("segmentation"), (f"{path}: annotation {ann.get('id')} (image "
@@ -58,8 +68,13 @@ def check_segmentations(data: Dict, path: str) -> None:
             raise EvaluationError(f"{where}: no segmentation (polygons or RLE)")
 
 
-def load_ground_truth(annotations: str):
-    """pycocotools COCO of an annotation file, checked first for a clear error."""
+def load_ground_truth(annotations: str, crowd_nesting: Optional[int] = None):
+    """pycocotools COCO of an annotation file, checked first for a clear error.
+
+    ``crowd_nesting``: boxes around that many others become ``iscrowd`` regions (which COCO
+    scoring ignores), for box-only files that drew their crowds as ordinary boxes
+    (:func:`ssd_isb.data.coco.nested_crowds`, the rule training applies to them).
+    """
     require("pycocotools", "eval", "evaluate (COCO metrics)")
     from pycocotools.coco import COCO
 
@@ -68,6 +83,8 @@ def load_ground_truth(annotations: str):
     except DatasetError as err:
         raise EvaluationError(str(err)) from None
     check_segmentations(data, annotations)
+    if crowd_nesting:
+        mark_nested_crowds(data, crowd_nesting)
     if "categories" not in data:
         data["categories"] = [{"id": 1, "name": "person"}]
     with contextlib.redirect_stdout(io.StringIO()):
@@ -77,12 +94,34 @@ def load_ground_truth(annotations: str):
     return gt
 
 
+def mark_nested_crowds(data: Dict, nesting: int) -> int:
+    """Set ``iscrowd`` on the boxes of ``data`` that hold ``nesting`` others; returns how
+    many."""
+    import numpy as np
+
+    from ..data.coco import nested_crowds
+
+    by_image: Dict[int, List[Dict]] = {}
+    for ann in data["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append(ann)
+    marked = 0
+    for anns in by_image.values():
+        boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
+                           a["bbox"][1] + a["bbox"][3]] for a in anns], np.float32)
+        for ann, crowd in zip(anns, nested_crowds(boxes, nesting)):
+            if crowd and not ann.get("iscrowd"):
+                ann["iscrowd"] = 1
+                marked += 1
+    return marked
+
+
 def evaluate(model: Optional[str], annotations: str, images: str, backend: Optional[str] = None,
              box_masks: bool = False, threads: Optional[int] = None,
              max_images: Optional[int] = None, split: str = "all", holdout_every: int = 5,
              plots: Optional[str] = None, num_overlays: int = 4,
-             output: Optional[str] = None) -> Dict:
-    """Evaluate a model file on a COCO dataset.
+             output: Optional[str] = None, crowd_nesting: Optional[int] = None) -> Dict:
+    """Evaluate a model file on a COCO dataset (a box-only file: ``bbox`` only, ``segm``
+    None).
 
     Args:
         model: model file (``.keras``, ``.tflite``, ``.onnx``, ``.engine``); None: the shipped
@@ -99,6 +138,7 @@ def evaluate(model: Optional[str], annotations: str, images: str, backend: Optio
         plots: folder for the PR curve and the worst/best overlays (listed in ``plots``).
         num_overlays: overlays of each kind.
         output: write the report here as JSON too.
+        crowd_nesting: see :func:`load_ground_truth`.
 
     Returns:
         The report: ``segm``, ``bbox``, ``images``, ``backend``, ``model``, ``box_masks``,
@@ -106,7 +146,7 @@ def evaluate(model: Optional[str], annotations: str, images: str, backend: Optio
     """
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=0.0)
     report = evaluate_segmenter(seg, annotations, images, seg.path, box_masks, max_images,
-                                split, holdout_every, plots, num_overlays)
+                                split, holdout_every, plots, num_overlays, crowd_nesting)
     if output:
         write_json(output, report)
     return report
@@ -115,7 +155,8 @@ def evaluate(model: Optional[str], annotations: str, images: str, backend: Optio
 def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model: str,
                        box_masks: bool = False, max_images: Optional[int] = None,
                        split: str = "all", holdout_every: int = 5,
-                       plots: Optional[str] = None, num_overlays: int = 4) -> Dict:
+                       plots: Optional[str] = None, num_overlays: int = 4,
+                       crowd_nesting: Optional[int] = None) -> Dict:
     """Evaluate any segmenter (an SSD-ISB model or a peer) on a COCO dataset.
 
     The same loop scores SSD-ISB models and the peers of ``benchmarks/compare.py``, so every
@@ -123,7 +164,8 @@ def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model:
     :func:`evaluate`; ``seg`` must keep every detection it is to be scored on (a low threshold).
     """
     class_names, backend_name = seg.class_names, seg.name
-    gt = load_ground_truth(annotations)
+    gt = load_ground_truth(annotations, crowd_nesting)
+    boxes_only = is_box_only(gt.dataset)
     person = person_category_id(gt.dataset, annotations)
     if "person" not in class_names:
         raise EvaluationError(f"{model}: the model's classes {list(class_names)[:5]} do not "
@@ -167,15 +209,16 @@ def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model:
     if not evaluated:
         raise EvaluationError(f"{images}: no readable image to evaluate")
     report = {
-        "segm": coco_metrics(gt, results, "segm", evaluated, person),
+        "segm": None if boxes_only else coco_metrics(gt, results, "segm", evaluated, person),
         "bbox": coco_metrics(gt, results, "bbox", evaluated, person),
         "images": len(evaluated), "backend": backend_name, "model": os.path.abspath(model),
         "box_masks": bool(box_masks), "missing_images": missing,
         "unreadable_images": unreadable, "seconds": round(seconds, 2),
         "ms_per_image": round(1000 * seconds / len(evaluated), 2),
         "annotations": os.path.abspath(annotations), "split": split,
+        "crowd_nesting": crowd_nesting,
     }
-    if plots:
+    if plots and not boxes_only:
         from .plots import write_plots
 
         report["plots"] = write_plots(gt, results, per_image, person, plots,

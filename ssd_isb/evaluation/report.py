@@ -54,6 +54,9 @@ def report_lines(report: Dict, output: str) -> List[str]:
     """What ``ssd-isb evaluate`` prints: both tables, what was skipped, the speed."""
     lines = []
     for iou_type in ("segm", "bbox"):
+        if report.get(iou_type) is None:
+            lines.append(f"{iou_type}: none (the annotations have no masks)")
+            continue
         lines += [f"{iou_type}:"] + markdown_table([report], iou_type)
     if report["missing_images"] or report["unreadable_images"]:
         lines.append(f"skipped {len(report['missing_images'])} missing and "

@@ -35,8 +35,8 @@ class TeacherSettings:
     training-side images, ``docs/results/teacher``)."""
 
     recipe: str = "aligned+selfie+flip"
-    min_confidence: float = 0.8
-    min_area: float = 256.0
+    min_confidence: float = 0.75
+    min_area: float = 64.0
     crop_scale: float = 1.25
     crowd_nesting: Optional[int] = 3
 

@@ -12,7 +12,7 @@ constant in the predictors' biases, so every exported format (TFLite, ONNX, Tens
 from __future__ import annotations
 
 import math
-from typing import Dict
+from typing import Dict, Sequence, Union
 
 import numpy as np
 
@@ -27,8 +27,21 @@ def logit_offset(threshold: float, target: float = 0.5) -> float:
     return math.log(target / (1 - target)) - math.log(threshold / (1 - threshold))
 
 
-def shift_class_logits(detector, offset: float, num_classes: int) -> int:
-    """Add ``offset`` to the class columns (not background) of every ``ClassPredictor`` bias.
+Offset = Union[float, Sequence[float]]
+
+
+def layer_offset(offset: Offset, layer_name: str) -> float:
+    """The offset of one ``BoxPredictor_<l>/ClassPredictor`` layer: ``offset`` itself, or its
+    l-th entry when one offset per anchor layer is given (``scripts/score_by_layer.py``)."""
+    if isinstance(offset, (int, float)):
+        return float(offset)
+    index = int(layer_name[len("BoxPredictor_"):].split("_", 1)[0].split("/", 1)[0])
+    return float(offset[index])
+
+
+def shift_class_logits(detector, offset: Offset, num_classes: int) -> int:
+    """Add ``offset`` (one number, or one per anchor layer) to the class columns (not
+    background) of every ``ClassPredictor`` bias.
 
     Returns:
         How many predictor layers were shifted.
@@ -39,14 +52,15 @@ def shift_class_logits(detector, offset: float, num_classes: int) -> int:
             continue
         kernel, bias = layer.get_weights()
         columns = bias.reshape(-1, num_classes + 1).copy()  # [anchor type, background + classes]
-        columns[:, 1:] += np.float32(offset)
+        columns[:, 1:] += np.float32(layer_offset(offset, layer.name))
         layer.set_weights([kernel, columns.reshape(bias.shape)])
         shifted += 1
     return shifted
 
 
-def shift_model_file(path: str, output: str, offset: float) -> Dict:
-    """Write ``path``'s ``.keras`` model with its class logits shifted by ``offset``.
+def shift_model_file(path: str, output: str, offset: Offset) -> Dict:
+    """Write ``path``'s ``.keras`` model with its class logits shifted by ``offset`` (one
+    number, or one per anchor layer).
 
     Raises:
         UsageError: not a sigmoid model (a softmax score does not move by a constant), or a

@@ -1,0 +1,114 @@
+"""Which anchor layer each detection comes from, and what each layer's scores mean (TF-free).
+
+The six SSD layers see the image at six scales; the coarsest ones (3x3, 2x2 and 1x1 cells at
+320, anchors of 0.65-0.95 of the frame) propose the frame-sized boxes. A single score offset
+for every layer (``scripts/tune_score.py``) moves them all alike, so a layer whose background
+response sits just under the threshold can cross it while the others are set right. These
+helpers replay the detector's own post-processing in numpy (sigmoid, top-k, box decoding, NMS
+as ``NonMaxSuppressionV4``) on its raw outputs, keeping each detection's anchor, so found and
+false detections can be counted per layer, and per-layer logit offsets can be tried without
+running the network again.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from ..anchors import anchors_per_layer, feature_map_sizes, generate_anchors
+from ..box_coder import decode
+from ..runtime.boxes import iou_matrix
+from .operating_point import match_detections
+
+
+def anchor_layers(anchor_cfg, input_size: Sequence[int]) -> np.ndarray:
+    """The layer (0 finest .. 5 coarsest) of every anchor, in the predictors' order."""
+    sizes = feature_map_sizes(input_size, anchor_cfg.num_layers)
+    per = anchors_per_layer(anchor_cfg)
+    return np.concatenate([np.full(h * w * k, i, np.int32)
+                           for i, ((h, w), k) in enumerate(zip(sizes, per))])
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> np.ndarray:
+    """Greedy NMS by score (as ``NonMaxSuppressionV4``): indices kept, best first."""
+    order = np.argsort(-scores, kind="stable")
+    keep: List[int] = []
+    while len(order) and len(keep) < limit:
+        i = order[0]
+        keep.append(int(i))
+        if len(order) == 1:
+            break
+        rest = order[1:]
+        overlap = iou_matrix(boxes[i:i + 1], boxes[rest])[0]
+        order = rest[overlap <= iou]
+    return np.array(keep, np.int64)
+
+
+class LayerDetections:
+    """The detector's post-processing in numpy on raw ``box_encodings`` / ``class_logits``.
+
+    Args:
+        cfg: the model's config (anchors, box coder, NMS settings; sigmoid scores).
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        size = tuple(cfg.model.input_size)
+        self.anchors = generate_anchors(cfg.model.anchors, size)
+        self.layers = anchor_layers(cfg.model.anchors, size)
+
+    def __call__(self, codes: np.ndarray, logits: np.ndarray, image_size: Tuple[int, int],
+                 offsets: Sequence[float] = (0.0,) * 6) -> Dict[str, np.ndarray]:
+        """Detections of one image: ``boxes`` (x0, y0, x1, y1 pixels of ``image_size``),
+        ``scores``, ``layers``, with ``offsets[l]`` added to layer l's person logits."""
+        pp = self.cfg.postprocess
+        logit = logits[:, 1] + np.asarray(offsets, np.float32)[self.layers]
+        scores = 1.0 / (1.0 + np.exp(-logit))
+        k = min(pp.pre_nms_top_k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        boxes = np.clip(decode(codes[top], self.anchors[top], self.cfg.model.box_scale_factors),
+                        0.0, 1.0)
+        ok = scores[top] > pp.score_threshold
+        top, boxes = top[ok], boxes[ok]
+        keep = nms(boxes, scores[top], pp.iou_threshold, pp.max_detections)
+        h, w = image_size
+        yxyx = boxes[keep] * np.array([h, w, h, w], np.float32)
+        return {"boxes": yxyx[:, [1, 0, 3, 2]], "scores": scores[top][keep],
+                "layers": self.layers[top][keep]}
+
+
+def layer_table(detections: List[Dict[str, np.ndarray]], gt_boxes: List[np.ndarray],
+                image_sizes: List[Tuple[int, int]], threshold: float = 0.5,
+                large: float = 0.5) -> List[Dict]:
+    """Per layer, the people found and the false detections at ``threshold``, and how many
+    false ones cover more than ``large`` of their frame."""
+    rows = {}
+    for det, gt, (h, w) in zip(detections, gt_boxes, image_sizes):
+        found = match_detections(det["boxes"], det["scores"], gt)
+        kept = det["scores"] >= threshold
+        area = ((det["boxes"][:, 2] - det["boxes"][:, 0]) *
+                (det["boxes"][:, 3] - det["boxes"][:, 1])) / float(h * w)
+        for layer in range(6):
+            r = rows.setdefault(layer, {"layer": layer, "found": 0, "false": 0,
+                                        "false_large": 0})
+            sel = kept & (det["layers"] == layer)
+            r["found"] += int((found & sel).sum())
+            r["false"] += int((~found & sel).sum())
+            r["false_large"] += int((~found & sel & (area > large)).sum())
+    return [rows[k] for k in sorted(rows)]
+
+
+def f1_at(detections: List[Dict[str, np.ndarray]], gt_boxes: List[np.ndarray],
+          threshold: float = 0.5) -> Tuple[float, int, int]:
+    """F1, people found and false detections at ``threshold`` over all images."""
+    tp = fp = people = 0
+    for det, gt in zip(detections, gt_boxes):
+        kept = det["scores"] >= threshold
+        found = match_detections(det["boxes"][kept], det["scores"][kept], gt)
+        tp += int(found.sum())
+        fp += int((~found).sum())
+        people += len(gt)
+    precision, recall = tp / max(tp + fp, 1), tp / max(people, 1)
+    return 2 * precision * recall / max(precision + recall, 1e-12), tp, fp

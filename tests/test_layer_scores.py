@@ -1,0 +1,112 @@
+"""Detections per anchor layer: the numpy replay of the detector's post-processing equals the
+model's own, per-layer offsets move one layer's scores, and the script runs end to end."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import DATA, ROOT, need
+from ssd_isb.config import load_config
+from ssd_isb.evaluation.layer_scores import anchor_layers, f1_at, layer_table, nms
+
+MULTI = os.path.join(ROOT, "ssd_isb", "zoo", "ssd_isb_multi_shape.keras")
+
+
+def test_anchor_layers_follow_the_predictor_order():
+    cfg = load_config("embedded_multi_shape")
+    layers = anchor_layers(cfg.model.anchors, (320, 320))
+    counts = np.bincount(layers)
+    # 20x20x3, 10x10x6, 5x5x6, 3x3x6, 2x2x6, 1x1x6 at 320
+    np.testing.assert_array_equal(counts, [1200, 600, 150, 54, 24, 6])
+    assert (np.diff(layers) >= 0).all()
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30]], np.float32)
+    np.testing.assert_array_equal(nms(boxes, np.array([0.5, 0.9, 0.4]), 0.6, 10), [1, 2])
+    np.testing.assert_array_equal(nms(boxes, np.array([0.5, 0.9, 0.4]), 0.6, 1), [1])
+
+
+def test_layer_table_counts_found_false_and_frame_sized():
+    det = {"boxes": np.array([[0, 0, 10, 10], [0, 0, 100, 100], [50, 50, 60, 60]], np.float32),
+           "scores": np.array([0.9, 0.6, 0.4]), "layers": np.array([0, 5, 1])}
+    gt = np.array([[0, 0, 10, 10]], np.float32)
+    rows = layer_table([det], [gt], [(100, 100)])
+    assert rows[0] == {"layer": 0, "found": 1, "false": 0, "false_large": 0}
+    assert rows[5] == {"layer": 5, "found": 0, "false": 1, "false_large": 1}
+    assert rows[1]["false"] == 0  # below 0.5
+    f1, tp, fp = f1_at([det], [gt])
+    assert (tp, fp) == (1, 1) and f1 == pytest.approx(2 / 3)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    pytest.importorskip("tensorflow")
+    from ssd_isb.metadata import model_config
+    from ssd_isb.model import load_model
+
+    return model_config(MULTI), load_model(MULTI)
+
+
+def test_replay_equals_the_models_own_postprocess(shipped):
+    import cv2
+
+    from ssd_isb.evaluation.layer_scores import LayerDetections
+    from ssd_isb.runtime.image_io import model_input
+
+    cfg, model = shipped
+    folder = need(os.path.join(DATA, "coco_person_val2017", "images"))
+    replay = LayerDetections(cfg)
+    for name in sorted(os.listdir(folder))[:4]:
+        image = cv2.imread(os.path.join(folder, name))
+        x = model_input(image, cfg.model.input_size)
+        raw = model.get_layer("detector")(x, training=False)
+        det = replay(np.asarray(raw["box_encodings"])[0], np.asarray(raw["class_logits"])[0],
+                     image.shape[:2])
+        out = model(x, training=False)
+        n = int(np.asarray(out["count"])[0])
+        h, w = image.shape[:2]
+        want = np.asarray(out["boxes"])[0, :n] * [h, w, h, w]
+        np.testing.assert_allclose(det["scores"][:n], np.asarray(out["scores"])[0, :n],
+                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(det["boxes"][:n], want[:, [1, 0, 3, 2]], atol=0.05)
+        assert len(det["scores"]) == n
+
+
+def test_per_layer_offsets_move_only_their_layer(shipped, tmp_path):
+    from ssd_isb.model import load_model
+    from ssd_isb.training.score_calibration import shift_model_file
+
+    out = str(tmp_path / "shifted.keras")
+    offsets = [0.0, 0.0, 0.0, 0.0, 0.0, -1.5]
+    shift_model_file(MULTI, out, offsets)
+    before = shipped[1].get_layer("detector")
+    after = load_model(out).get_layer("detector")
+    for k in range(6):
+        name = f"BoxPredictor_{k}_ClassPredictor"
+        b0 = before.get_layer(name).get_weights()[1].reshape(-1, 2)
+        b1 = after.get_layer(name).get_weights()[1].reshape(-1, 2)
+        np.testing.assert_array_equal(b0[:, 0], b1[:, 0])  # background untouched
+        np.testing.assert_allclose(b1[:, 1] - b0[:, 1], offsets[k], atol=1e-6)
+
+
+@pytest.mark.slow
+def test_score_by_layer_script_tunes_and_applies(tmp_path):
+    pytest.importorskip("tensorflow")
+    need(os.path.join(DATA, "coco_person_val2017"))
+    out = tmp_path / "layers.json"
+    model = tmp_path / "tuned.keras"
+    res = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "score_by_layer.py"),
+                          "--model", MULTI, "--split", "train", "--max-images", "40",
+                          "--tune", "--steps", "-0.4", "0.4", "--apply", MULTI,
+                          "--out-model", str(model), "--output", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    import json
+
+    report = json.load(open(out))
+    assert len(report["offsets"]) == 6 and report["after"]["f1"] >= report["before"]["f1"]
+    assert model.exists() and "layer 5" in res.stdout
