@@ -107,3 +107,25 @@ def test_model_without_person_is_refused(subset, tmp_path, capsys):
     assert main(["evaluate", "--model", path, "--annotations", subset["ann"], "--images",
                  subset["images"], "--output", str(tmp_path / "x.json")]) == 2
     assert "do not include person" in capsys.readouterr().err
+
+
+def test_box_only_annotations_score_boxes_and_mark_nested_crowds(tmp_path, capsys):
+    """coco_train_person_boxes has no masks: evaluate scores bbox only, and with
+    --crowd-nesting the boxes drawn around crowds become ignored crowd regions."""
+    from ssd_isb.evaluation.evaluate import mark_nested_crowds
+
+    boxes = need(os.path.join(DATA, "coco_train_person_boxes"))
+    out = tmp_path / "boxes.json"
+    assert main(["evaluate", "--annotations", os.path.join(boxes, "annotations.json"),
+                 "--images", os.path.join(boxes, "images"), "--split", "val",
+                 "--max-images", "30", "--crowd-nesting", "3", "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "segm: none (the annotations have no masks)" in printed
+    rep = json.loads(out.read_text())
+    assert rep["segm"] is None and rep["bbox"]["AP50"] > 20 and rep["crowd_nesting"] == 3
+    data = {"annotations": [
+        {"id": 1, "image_id": 1, "bbox": [0, 0, 100, 100]},
+        *[{"id": 2 + k, "image_id": 1, "bbox": [10 + 20 * k, 10, 10, 30]} for k in range(3)]]}
+    assert mark_nested_crowds(data, 3) == 1
+    assert data["annotations"][0]["iscrowd"] == 1
+    assert not any(a.get("iscrowd") for a in data["annotations"][1:])
