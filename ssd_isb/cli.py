@@ -64,7 +64,8 @@ def cmd_calibrate_boxes(args) -> str:
 def cmd_transplant_detector(args) -> str:
     from .training.transplant import summary_line, transplant_detector
 
-    return summary_line(transplant_detector(args.detector, args.branches, args.output))
+    return summary_line(transplant_detector(args.detector, args.branches, args.output,
+                                            args.allow_new_backbone))
 
 
 def cmd_pseudo_label(args) -> str:
@@ -233,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--branches", required=True,
                    help=".keras model whose branches and settings are kept (same backbone)")
     p.add_argument("--output", required=True, help="the new model (.keras)")
+    p.add_argument("--allow-new-backbone", action="store_true",
+                   help="take a different backbone too (then fine-tune the branches on it)")
 
     p = command("pseudo-label", cmd_pseudo_label, "teacher masks inside the person boxes of a "
                 "COCO file (for box-only data; the result is a kind: partial dataset)")

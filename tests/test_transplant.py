@@ -71,6 +71,16 @@ def test_transplant_command_and_its_refusals(tmp_path, tuned_heads, capsys):
                  "--output", out]) == 2
     err = capsys.readouterr().err.strip()
     assert "backbone differs" in err and "Conv2d_13_pointwise" in err and "\n" not in err
+    assert "--allow-new-backbone" in err
+    # A detector whose upper backbone learned, for branches that will be fine-tuned on it.
+    assert main(["transplant-detector", "--detector", backbone, "--branches", SINGLE,
+                 "--output", out, "--allow-new-backbone"]) == 0
+    assert "fine-tune the branches on it" in capsys.readouterr().out
+    from ssd_isb.model import load_model
+
+    moved = load_model(out).get_layer("detector").get_layer("Conv2d_13_pointwise")
+    want = load_model(backbone).get_layer("detector").get_layer("Conv2d_13_pointwise")
+    np.testing.assert_array_equal(moved.get_weights()[0], want.get_weights()[0])
     assert main(["transplant-detector", "--detector", str(tmp_path / "none.keras"),
                  "--branches", SINGLE, "--output", out]) == 2
     assert "none.keras: no such .keras model" in capsys.readouterr().err

@@ -4,7 +4,9 @@ The branches read the backbone's maps only (the crop is a stop-gradient), so a d
 fine-tuned with its backbone frozen (``configs/finetune_detector_multi_shape.yaml``) gives any
 branches trained on that backbone exactly the features they were trained on: only the boxes
 change. One detector fine-tune therefore serves every shipped variant. A model whose backbone
-differs is refused, since its branches would read maps they never saw.
+differs is refused, since its branches would read maps they never saw, unless the caller says
+the branches will be trained on the new maps next (``allow_new_backbone``: e.g. a detector whose
+upper backbone learned, put under Single-Branch before its branch is fine-tuned).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from ..errors import UsageError
 from ..layer_names import BACKBONE, component
 
 
-def transplant_detector(detector_path: str, branches_path: str, output: str) -> Dict:
+def transplant_detector(detector_path: str, branches_path: str, output: str,
+                        allow_new_backbone: bool = False) -> Dict:
     """Write ``branches_path``'s model with ``detector_path``'s detector as ``output``.
 
     Args:
@@ -25,6 +28,8 @@ def transplant_detector(detector_path: str, branches_path: str, output: str) -> 
             is taken.
         branches_path: ``.keras`` model whose branches, config and sidecar settings are kept.
         output: the new ``.keras`` model.
+        allow_new_backbone: take a different backbone too (the branches must then be trained
+            on its maps before use).
 
     Returns:
         Report: the two sources, the output and, per detector component, how many layers'
@@ -56,9 +61,10 @@ def transplant_detector(detector_path: str, branches_path: str, output: str) -> 
         if all(np.array_equal(a, b) for a, b in zip(new, old)):
             continue
         part = component(layer.name)
-        if part == BACKBONE:
+        if part == BACKBONE and not allow_new_backbone:
             raise UsageError(f"{detector_path}: its backbone differs from {branches_path}'s "
-                             f"(layer {layer.name}): the branches were trained on other maps")
+                             f"(layer {layer.name}): the branches were trained on other maps "
+                             f"(--allow-new-backbone if you fine-tune them next)")
         changed[part] = changed.get(part, 0) + 1
         target.get_layer(layer.name).set_weights(new)
     save_model(model, output, cfg)
@@ -69,5 +75,7 @@ def transplant_detector(detector_path: str, branches_path: str, output: str) -> 
 def summary_line(report: Dict) -> str:
     """The one line ``ssd-isb transplant-detector`` prints."""
     parts = ", ".join(f"{n} {part}" for part, n in sorted(report["changed_layers"].items()))
+    note = ("; the backbone changed: fine-tune the branches on it before use"
+            if BACKBONE in report["changed_layers"] else "")
     return (f"detector of {report['detector']} + branches of {report['branches']} -> "
-            f"{report['output']} (layers changed: {parts or 'none, same detector'})")
+            f"{report['output']} (layers changed: {parts or 'none, same detector'}){note}")
