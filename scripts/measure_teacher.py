@@ -68,6 +68,7 @@ def main(argv=None) -> int:
                    help="the confidence cut whose kept people are also shown by size")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--output", help="JSON report")
+    p.add_argument("--rows", help="also write every person's figures here (JSON)")
     p.add_argument("--markdown", help="the report as markdown tables")
     args = p.parse_args(argv)
 
@@ -149,7 +150,8 @@ def main(argv=None) -> int:
         report["confidence"][name] = {"spearman": round(corr, 3), "cuts": table,
                                       "at_cut_by_size": kept}
     report["cut"] = args.cut
-    report["rows"] = rows
+    if args.rows:
+        write_json(args.rows, rows)
     if args.output:
         write_json(args.output, report)
     text = markdown(report)
