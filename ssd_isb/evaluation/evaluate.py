@@ -34,9 +34,10 @@ class EvaluationError(SSDISBError, ValueError):
 
 def is_box_only(data: Dict) -> bool:
     """Whether a COCO file has boxes and no masks at all (e.g. ``coco_train_person_boxes``):
-    it scores ``bbox`` only."""
+    it scores ``bbox`` only. Box-only means no annotation has a ``segmentation`` key; an
+    empty one (``[]``) is a broken mask, reported by :func:`check_segmentations`."""
     anns = data["annotations"]
-    return bool(anns) and not any(a.get("segmentation") for a in anns)
+    return bool(anns) and not any("segmentation" in a for a in anns)
 
 
 def check_segmentations(data: Dict, path: str) -> None:
