@@ -46,17 +46,29 @@ def main(argv=None) -> int:
     p.add_argument("--tune", action="store_true", help="search per-layer offsets")
     p.add_argument("--steps", type=float, nargs="*", default=[-0.4, -0.2, -0.1, 0.1, 0.2, 0.4])
     p.add_argument("--min-gain", type=float, default=0.002)
+    p.add_argument("--large-false-cost", type=float, default=1.0,
+                   help="in the tuned F1, a false detection covering more than half its frame "
+                        "counts this many times (1: plain F1)")
+    p.add_argument("--cache", help="npz of the detector's raw outputs: written on the first "
+                                   "run, read (no network run) on the next")
     p.add_argument("--apply", metavar="M.keras", help="write the offsets into this model")
     p.add_argument("--out-model", help="with --apply: the model to write")
     p.add_argument("--output", help="JSON report")
     args = p.parse_args(argv)
 
     cfg = model_config(args.model)
-    detector = load_model(args.model).get_layer("detector")
     replay = LayerDetections(cfg)
     sets = [(args.annotations, args.images)] + [tuple(e) for e in args.extra]
     raw, gts, sizes = [], [], []
-    for annotations, images in sets:
+    cached = args.cache and os.path.exists(args.cache)
+    if cached:
+        with np.load(args.cache) as z:
+            n = int(z["n"])
+            raw = [(z[f"codes{i}"], z[f"logits{i}"]) for i in range(n)]
+            gts = [z[f"gt{i}"] for i in range(n)]
+            sizes = [tuple(int(v) for v in z[f"size{i}"]) for i in range(n)]
+    detector = None if cached else load_model(args.model).get_layer("detector")
+    for annotations, images in ([] if cached else sets):
         records, _ = load_coco(annotations, images, split=args.split, kind="partial")
         records = records[:args.max_images] if args.max_images else records
         for rec in progress(records, desc=os.path.basename(os.path.dirname(annotations))):
@@ -68,6 +80,13 @@ def main(argv=None) -> int:
                                 np.float32).reshape(-1, 4))
             sizes.append(image.shape[:2])
 
+    if args.cache and not cached:
+        arrays = {"n": np.array(len(raw))}
+        for i, ((c, lg), g, sz) in enumerate(zip(raw, gts, sizes)):
+            arrays.update({f"codes{i}": c, f"logits{i}": lg, f"gt{i}": g,
+                           f"size{i}": np.array(sz)})
+        np.savez(args.cache, **arrays)
+
     def detect(offsets):
         return [replay(c, lg, s, offsets) for (c, lg), s in zip(raw, sizes)]
 
@@ -77,7 +96,7 @@ def main(argv=None) -> int:
     base = detect(offsets)
     f1, tp, fp = f1_at(base, gts)
     report = {"model": args.model, "split": args.split, "images": len(raw),
-              "start_offsets": list(offsets),
+              "start_offsets": list(offsets), "large_false_cost": args.large_false_cost,
               "people": int(sum(len(g) for g in gts)),
               "before": {"f1": f1, "found": tp, "false": fp,
                          "layers": layer_table(base, gts, sizes)}}
@@ -87,7 +106,7 @@ def main(argv=None) -> int:
         print(f"  layer {r['layer']}: {r['found']:5d} found, {r['false']:5d} false "
               f"({r['false_large']} covering > half the frame)")
     if args.tune:
-        best = f1
+        best = f1_at(base, gts, image_sizes=sizes, large_false_cost=args.large_false_cost)[0]
         improved = True
         while improved:
             improved = False
@@ -95,7 +114,8 @@ def main(argv=None) -> int:
                 for step in args.steps:
                     trial = list(offsets)
                     trial[layer] += step
-                    score = f1_at(detect(trial), gts)[0]
+                    score = f1_at(detect(trial), gts, image_sizes=sizes,
+                                  large_false_cost=args.large_false_cost)[0]
                     if score > best + args.min_gain:
                         best, offsets, improved = score, trial, True
         after = detect(offsets)

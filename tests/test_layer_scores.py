@@ -40,6 +40,9 @@ def test_layer_table_counts_found_false_and_frame_sized():
     assert rows[1]["false"] == 0  # below 0.5
     f1, tp, fp = f1_at([det], [gt])
     assert (tp, fp) == (1, 1) and f1 == pytest.approx(2 / 3)
+    # The frame-sized false one costs 4: precision 1/5, recall 1.
+    f1, tp, fp = f1_at([det], [gt], image_sizes=[(100, 100)], large_false_cost=4.0)
+    assert (tp, fp) == (1, 1) and f1 == pytest.approx(2 * 0.2 / 1.2)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +105,8 @@ def test_score_by_layer_script_tunes_and_applies(tmp_path):
     res = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "score_by_layer.py"),
                           "--model", MULTI, "--split", "train", "--max-images", "40",
                           "--tune", "--steps", "-0.4", "0.4", "--apply", MULTI,
-                          "--out-model", str(model), "--output", str(out)],
+                          "--out-model", str(model), "--output", str(out),
+                          "--cache", str(tmp_path / "raw.npz")],
                          cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-2000:]
     import json
@@ -110,3 +114,13 @@ def test_score_by_layer_script_tunes_and_applies(tmp_path):
     report = json.load(open(out))
     assert len(report["offsets"]) == 6 and report["after"]["f1"] >= report["before"]["f1"]
     assert model.exists() and "layer 5" in res.stdout
+    # From the cache (the network does not run again), with a costlier
+    # frame-sized false person: the same detections before tuning.
+    again = tmp_path / "again.json"
+    res = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "score_by_layer.py"),
+                          "--model", MULTI, "--cache", str(tmp_path / "raw.npz"), "--tune",
+                          "--steps", "-0.4", "--large-false-cost", "10", "--output", str(again)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-2000:]
+    second = json.load(open(again))
+    assert second["before"] == report["before"] and second["large_false_cost"] == 10

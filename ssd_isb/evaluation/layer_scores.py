@@ -12,7 +12,7 @@ running the network again.
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -101,14 +101,28 @@ def layer_table(detections: List[Dict[str, np.ndarray]], gt_boxes: List[np.ndarr
 
 
 def f1_at(detections: List[Dict[str, np.ndarray]], gt_boxes: List[np.ndarray],
-          threshold: float = 0.5) -> Tuple[float, int, int]:
-    """F1, people found and false detections at ``threshold`` over all images."""
+          threshold: float = 0.5, image_sizes: Optional[List[Tuple[int, int]]] = None,
+          large_false_cost: float = 1.0, large: float = 0.5) -> Tuple[float, int, int]:
+    """F1, people found and false detections at ``threshold`` over all images.
+
+    With ``image_sizes``, a false detection covering more than ``large`` of its frame counts
+    ``large_false_cost`` times in the F1 (not in the returned count): a frame-sized false
+    person lays its mask over the whole overlay, on every frame of a scene, so it costs a user
+    more than a small one.
+    """
     tp = fp = people = 0
-    for det, gt in zip(detections, gt_boxes):
+    weighted = 0.0
+    for i, (det, gt) in enumerate(zip(detections, gt_boxes)):
         kept = det["scores"] >= threshold
         found = match_detections(det["boxes"][kept], det["scores"][kept], gt)
         tp += int(found.sum())
         fp += int((~found).sum())
+        weighted += float((~found).sum())
+        if image_sizes is not None and large_false_cost != 1.0:
+            h, w = image_sizes[i]
+            b = det["boxes"][kept]
+            area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) / float(h * w)
+            weighted += (large_false_cost - 1.0) * float((~found & (area > large)).sum())
         people += len(gt)
-    precision, recall = tp / max(tp + fp, 1), tp / max(people, 1)
+    precision, recall = tp / max(tp + weighted, 1e-12), tp / max(people, 1)
     return 2 * precision * recall / max(precision + recall, 1e-12), tp, fp
