@@ -8,7 +8,8 @@ Runs the ``.keras`` model's detector once per image, replays its post-processing
 keeping each detection's anchor layer (:mod:`ssd_isb.evaluation.layer_scores`) and prints, at
 the 0.5 threshold, the people found and the false detections of each layer, with the false
 ones that cover more than half their frame. ``--tune`` then searches one logit offset per layer
-(coordinate ascent, each step taken only if the F1 at 0.5 rises by ``--min-gain``), and
+(coordinate ascent over single layers and the coarse layers together, each step taken
+only if the F1 at 0.5 rises by ``--min-gain``), and
 ``--apply`` writes them into the layers' ``ClassPredictor`` biases. Choose on ``--split
 train``; the dev split stays for measuring. Needs TensorFlow (the ``train`` extra).
 """
@@ -46,6 +47,8 @@ def main(argv=None) -> int:
     p.add_argument("--tune", action="store_true", help="search per-layer offsets")
     p.add_argument("--steps", type=float, nargs="*", default=[-0.4, -0.2, -0.1, 0.1, 0.2, 0.4])
     p.add_argument("--min-gain", type=float, default=0.002)
+    p.add_argument("--layers", type=int, nargs="+", default=list(range(6)),
+                   help="the layers --tune may move (default: all six)")
     p.add_argument("--large-false-cost", type=float, default=1.0,
                    help="in the tuned F1, a false detection covering more than half its frame "
                         "counts this many times (1: plain F1)")
@@ -88,7 +91,8 @@ def main(argv=None) -> int:
         np.savez(args.cache, **arrays)
 
     def detect(offsets):
-        return [replay(c, lg, s, offsets) for (c, lg), s in zip(raw, sizes)]
+        # Everything below is counted at 0.5: the candidates under it cannot change it.
+        return [replay(c, lg, s, offsets, min_score=0.5) for (c, lg), s in zip(raw, sizes)]
 
     if len(args.offsets) not in (1, 6):
         p.error("--offsets takes one number or six")
@@ -97,6 +101,7 @@ def main(argv=None) -> int:
     f1, tp, fp = f1_at(base, gts)
     report = {"model": args.model, "split": args.split, "images": len(raw),
               "start_offsets": list(offsets), "large_false_cost": args.large_false_cost,
+              "tuned_layers": args.layers,
               "people": int(sum(len(g) for g in gts)),
               "before": {"f1": f1, "found": tp, "false": fp,
                          "layers": layer_table(base, gts, sizes)}}
@@ -110,10 +115,14 @@ def main(argv=None) -> int:
         improved = True
         while improved:
             improved = False
-            for layer in range(6):
+            # One layer, or a layer with every coarser one: lowered alone, a coarse layer
+            # hands its frame-sized boxes to the next coarsest (the NMS keeps that one's
+            # instead), so the coarse layers have to move together.
+            moves = [[k] for k in range(6)] + [list(range(k, 6)) for k in range(1, 5)]
+            moves = [m for m in moves if set(m) <= set(args.layers)]
+            for layers in moves:
                 for step in args.steps:
-                    trial = list(offsets)
-                    trial[layer] += step
+                    trial = [o + (step if k in layers else 0.0) for k, o in enumerate(offsets)]
                     score = f1_at(detect(trial), gts, image_sizes=sizes,
                                   large_false_cost=args.large_false_cost)[0]
                     if score > best + args.min_gain:

@@ -77,6 +77,16 @@ def test_replay_equals_the_models_own_postprocess(shipped):
                                    rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(det["boxes"][:n], want[:, [1, 0, 3, 2]], atol=0.05)
         assert len(det["scores"]) == n
+        # Only the candidates at or above 0.5: the same detections at or above 0.5.
+        for offsets in ([0.0] * 6, [0.4, 0.0, 0.0, -0.3, 0.0, -0.8]):
+            full = replay(np.asarray(raw["box_encodings"])[0],
+                          np.asarray(raw["class_logits"])[0], image.shape[:2], offsets)
+            fast = replay(np.asarray(raw["box_encodings"])[0],
+                          np.asarray(raw["class_logits"])[0], image.shape[:2], offsets,
+                          min_score=0.5)
+            above = full["scores"] >= 0.5
+            for key in ("boxes", "scores", "layers"):
+                np.testing.assert_array_equal(fast[key], full[key][above])
 
 
 def test_per_layer_offsets_move_only_their_layer(shipped, tmp_path):

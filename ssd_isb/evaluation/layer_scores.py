@@ -59,14 +59,27 @@ class LayerDetections:
         self.layers = anchor_layers(cfg.model.anchors, size)
 
     def __call__(self, codes: np.ndarray, logits: np.ndarray, image_size: Tuple[int, int],
-                 offsets: Sequence[float] = (0.0,) * 6) -> Dict[str, np.ndarray]:
+                 offsets: Sequence[float] = (0.0,) * 6,
+                 min_score: Optional[float] = None) -> Dict[str, np.ndarray]:
         """Detections of one image: ``boxes`` (x0, y0, x1, y1 pixels of ``image_size``),
-        ``scores``, ``layers``, with ``offsets[l]`` added to layer l's person logits."""
+        ``scores``, ``layers``, with ``offsets[l]`` added to layer l's person logits.
+
+        ``min_score`` keeps only the candidates scoring at least that before the NMS: a box
+        is suppressed only by a better-scored one, so the detections at or above it are the
+        same (while fewer than ``pre_nms_top_k`` / ``max_detections`` pass), at a fraction of
+        the cost. Tuning the F1 at 0.5 needs no more."""
         pp = self.cfg.postprocess
         logit = logits[:, 1] + np.asarray(offsets, np.float32)[self.layers]
         scores = 1.0 / (1.0 + np.exp(-logit))
-        k = min(pp.pre_nms_top_k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
+        if min_score is not None:
+            candidates = np.nonzero(scores >= min_score)[0]
+            if not len(candidates):
+                return {"boxes": np.zeros((0, 4), np.float32),
+                        "scores": np.zeros(0, np.float32), "layers": np.zeros(0, np.int32)}
+        else:
+            candidates = np.arange(len(scores))
+        k = min(pp.pre_nms_top_k, len(candidates))
+        top = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
         top = top[np.argsort(-scores[top], kind="stable")]
         boxes = np.clip(decode(codes[top], self.anchors[top], self.cfg.model.box_scale_factors),
                         0.0, 1.0)
