@@ -71,10 +71,10 @@ def main(argv=None) -> int:
             gts = [z[f"gt{i}"] for i in range(n)]
             sizes = [tuple(int(v) for v in z[f"size{i}"]) for i in range(n)]
     detector = None if cached else load_model(args.model).get_layer("detector")
-    for annotations, images in ([] if cached else sets):
-        records, _ = load_coco(annotations, images, split=args.split, kind="partial")
+    for ann_file, images in ([] if cached else sets):
+        records, _ = load_coco(ann_file, images, split=args.split, kind="partial")
         records = records[:args.max_images] if args.max_images else records
-        for rec in progress(records, desc=os.path.basename(os.path.dirname(annotations))):
+        for rec in progress(records, desc=os.path.basename(os.path.dirname(ann_file))):
             image = read_image(rec.path)
             out = detector(model_input(image, cfg.model.input_size), training=False)
             raw.append((np.asarray(out["box_encodings"])[0], np.asarray(out["class_logits"])[0]))
