@@ -43,6 +43,8 @@ def check_range(name: str, value, low=None, high=None):
     passes: the option was not given); else :class:`UsageError` naming the option."""
     if value is None:
         return value
+    if value != value:  # NaN passes every comparison
+        raise UsageError(f"{name} {value}: must be a number")
     if (low is not None and value < low) or (high is not None and value > high):
         if high is None:
             want = f">= {low}"

@@ -17,7 +17,7 @@ import time
 from typing import Dict, List, Optional
 
 from ..data.coco import DatasetError, is_holdout, person_category_id, read_coco_json
-from ..errors import SSDISBError, require
+from ..errors import SSDISBError, check_range, require
 from ..files import write_json
 from ..progress import progress
 from ..runtime import ImageError, Segmenter
@@ -38,6 +38,12 @@ def is_box_only(data: Dict) -> bool:
     empty one (``[]``) is a broken mask, reported by :func:`check_segmentations`."""
     anns = data["annotations"]
     return bool(anns) and not any("segmentation" in a for a in anns)
+
+
+def _check_subset(max_images: Optional[int], holdout_every: int) -> None:
+    # 0 would score every image and -1 all but one; a modulus of 0 divides by zero.
+    check_range("--max-images", max_images, 1)
+    check_range("--holdout-every", holdout_every, 1)
 
 
 def check_segmentations(data: Dict, path: str) -> None:
@@ -145,6 +151,7 @@ def evaluate(model: Optional[str], annotations: str, images: str, backend: Optio
         The report: ``segm``, ``bbox``, ``images``, ``backend``, ``model``, ``box_masks``,
         ``missing_images``, ``unreadable_images``, ``seconds``, ``ms_per_image``.
     """
+    _check_subset(max_images, holdout_every)  # before the model loads
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=0.0)
     report = evaluate_segmenter(seg, annotations, images, seg.path, box_masks, max_images,
                                 split, holdout_every, plots, num_overlays, crowd_nesting)
@@ -164,6 +171,7 @@ def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model:
     model's figures come from identical matching and the same images. Arguments as
     :func:`evaluate`; ``seg`` must keep every detection it is to be scored on (a low threshold).
     """
+    _check_subset(max_images, holdout_every)
     class_names, backend_name = seg.class_names, seg.name
     gt = load_ground_truth(annotations, crowd_nesting)
     boxes_only = is_box_only(gt.dataset)

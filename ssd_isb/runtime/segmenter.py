@@ -15,6 +15,8 @@ from .paste import mask_limits, paste_masks
 from .protocol import SegmenterBase
 from .result import Segmentation
 
+MAX_THREADS = 256  # more than any CPU here has; LiteRT segfaults far above it
+
 
 class Segmenter(SegmenterBase):
     """Segment the people in images with any exported SSD-ISB model.
@@ -46,7 +48,8 @@ class Segmenter(SegmenterBase):
                  mask_threshold: Optional[float] = None,
                  mask_box_margin: Union[float, None, str] = "model"):
         super().__init__()
-        check_range("--threads", threads, 1)
+        # LiteRT crashes the process (exit 139) when asked for 100,000 threads.
+        check_range("--threads", threads, 1, MAX_THREADS)
         check_range("--score-threshold", score_threshold, 0.0, 1.0)
         if model is None:
             from ..zoo import default_model_path
