@@ -21,6 +21,16 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def our_models(given):
+    """The SSD-ISB models to compare: the shipped ones unless ``--models`` was given (an
+    empty ``--models`` compares only the peers). ``--peer`` adds to them, as its help says."""
+    if given is None:
+        from ssd_isb.zoo import ZOO_DIR
+
+        return [ZOO_DIR]
+    return list(given)
+
+
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
     from ssd_isb.measure.benchmark import default_images
@@ -28,8 +38,9 @@ def main(argv=None) -> int:
     from ssd_isb.runtime.image_io import list_images
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="*", default=[],
-                   help="SSD-ISB model files or folders of them (default: the shipped models)")
+    p.add_argument("--models", nargs="*", default=None,
+                   help="SSD-ISB model files or folders of them (default: the shipped models, "
+                        "with or without --peer; --models alone: none of ours)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=50, help="timed runs per model, alternated")
     p.add_argument("--warmup", type=int, default=5)
@@ -55,11 +66,9 @@ def main(argv=None) -> int:
                    "'<!-- compare:end -->' in this markdown file with the table and command")
     args = p.parse_args(argv)
 
-    models = list(args.models)
+    models = our_models(args.models)
     if not models and not args.peer and not args.pretrained:
-        from ssd_isb.zoo import ZOO_DIR
-
-        models = [ZOO_DIR]
+        p.error("nothing to compare: give --models, --peer or --pretrained")
     if args.annotations and not args.images:
         p.error("--annotations needs --images")
     timing = list_images(args.timing_images) if args.timing_images else default_images(

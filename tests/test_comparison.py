@@ -76,6 +76,18 @@ def test_compare_script_end_to_end(keras_model, tmp_path):
     assert table == markdown_table(report)
 
 
+def test_peer_adds_to_the_shipped_models():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import compare
+    from ssd_isb.zoo import ZOO_DIR
+
+    # --peer alone once dropped the shipped models its help calls the default.
+    assert compare.our_models(None) == [ZOO_DIR]
+    assert compare.our_models([]) == [] and compare.our_models(["a.tflite"]) == ["a.tflite"]
+    with pytest.raises(SystemExit):
+        compare.main(["--models"])
+
+
 def test_readme_block_is_replaced(tmp_path):
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import compare
