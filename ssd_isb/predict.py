@@ -75,7 +75,9 @@ def overlay_name(name: str) -> str:
     """``a.jpg`` -> ``a_overlay.jpg``, ``a.png`` -> ``a_overlay.png``: the input's extension
     stays, so two inputs that differ only by it keep two overlays."""
     stem, ext = os.path.splitext(name)
-    return f"{stem}_overlay{ext if ext.lower() in ('.jpg', '.jpeg', '.png', '.bmp') else '.jpg'}"
+    # OpenCV writes every format the folder listing reads (webp and tif included), so a.jpg,
+    # a.webp and a.tif keep three overlays.
+    return f"{stem}_overlay{ext if ext.lower() in IMAGE_EXTENSIONS else '.jpg'}"
 
 
 def predict(model: Optional[str], source: str, output: str, backend: Optional[str] = None,
@@ -109,7 +111,21 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
     check_range("--max-frames", max_frames, 1)
     if not os.path.exists(source):
         raise SourceError(f"{source}: no such image, folder or video")
-    output = check_writable(run_folder(output, exist_ok))
+    folder = run_folder(output, exist_ok)
+    made = not os.path.exists(folder)
+    output = check_writable(folder)
+    try:
+        return _predict(model, source, output, backend, threads, score_threshold, annotations,
+                        overlays, max_frames)
+    except BaseException:
+        # A failed run leaves no empty folder behind (what it wrote, it keeps).
+        if made and os.path.isdir(output) and not os.listdir(output):
+            os.rmdir(output)
+        raise
+
+
+def _predict(model, source, output, backend, threads, score_threshold, annotations, overlays,
+             max_frames) -> Dict:
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
     known = _image_ids(annotations)
     results: List[Dict] = []
@@ -128,6 +144,8 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
             try:
                 image = read_image(path)
             except ImageError as err:
+                if len(paths) == 1:  # the one image asked for: bad input, not a skip
+                    raise SourceError(str(err)) from None
                 log.warning("%s, skipped", err)
                 unreadable.append(path)
                 continue
@@ -141,6 +159,8 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
                 out_path = os.path.join(output, overlay_name(name))
                 cv2.imwrite(out_path, draw_segmentation(image, result))
                 written.append(out_path)
+        if count == 0:
+            raise SourceError(f"{source}: none of its {len(paths)} images is readable")
     else:
         count, unreadable_frames = _predict_video(seg, source, output, results, written, times,
                                                   overlays, max_frames)

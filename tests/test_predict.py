@@ -147,3 +147,11 @@ assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
     assert (tmp_path / "results.json").exists()
+
+
+def test_overlays_keep_every_extension():
+    from ssd_isb.predict import overlay_name
+
+    names = ["a.jpg", "a.webp", "a.tif", "a.TIFF", "a.png", "a.bmp", "a.jpeg"]
+    assert len({overlay_name(n) for n in names}) == len(names)
+    assert overlay_name("a.webp") == "a_overlay.webp" and overlay_name("a.gif") == "a_overlay.jpg"

@@ -66,6 +66,8 @@ CASES = {
                               "--output", "{tmp}/p"], "--max-frames 0: must be >= 1"),
     "predict output under a file": (["predict", "--source", PHOTO, "--output",
                                      "{tmp}/afile/out"], "cannot write here"),
+    "predict unreadable image": (["predict", "--source", "{tmp}/afile.jpg", "--output",
+                                  "{tmp}/p"], "afile.jpg: not a readable image"),
     "predict missing source": (["predict", "--source", "{tmp}/none.jpg", "--output", "{tmp}/p"],
                                "none.jpg: no such image, folder or video"),
     "demo max frames 0": (["demo", "--source", SAMPLES, "--no-display", "--max-frames", "0"],
@@ -97,6 +99,7 @@ CASES = {
 def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     args, message = CASES[case]
     (tmp_path / "afile").write_text("x")
+    (tmp_path / "afile.jpg").write_text("not a jpeg")
     (tmp_path / "empty.json").write_text(json.dumps({"images": [], "annotations": []}))
     if isinstance(args, str):  # an evaluation with a broken ground truth
         need(os.path.join(DATA, "coco_person_val2017"))
@@ -114,6 +117,8 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"ssd-isb {args[0]}: error: ") and message in err, err
     assert "\n" not in err and "Traceback" not in err
+    if args[0] == "predict":  # a failed run leaves no empty output folder
+        assert not (tmp_path / "p").exists()
 
 
 def test_headless_opencv_says_what_to_do(capsys):
