@@ -91,10 +91,12 @@ def cmd_stats(args) -> None:
 
 
 def cmd_evaluate(args) -> str:
-    from .evaluation.report import load_reports, markdown_table, report_lines
+    from .evaluation.report import compare_names, load_reports, markdown_table, report_lines
 
     if args.compare:
-        return "\n".join(markdown_table(load_reports(args.compare), args.iou_type))
+        reports = load_reports(args.compare)
+        return "\n".join(markdown_table(reports, args.iou_type,
+                                         compare_names(reports, args.compare)))
     missing = [f"--{k}" for k in ("annotations", "images", "output") if not getattr(args, k)]
     if missing:
         raise UsageError(f"{', '.join(missing)} required (or --compare)")

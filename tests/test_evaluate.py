@@ -76,6 +76,7 @@ def test_compare_prints_one_table(zoo_model, subset, tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 4 and lines[1].startswith("|---")
     assert "box-masks" in lines[3] and "box-masks" not in lines[2]
+    assert "r0.json" in lines[2] and "r1.json" in lines[3]  # rows say which report
 
 
 def test_errors_are_one_line(zoo_model, subset, tmp_path, capsys):

@@ -7,6 +7,8 @@ import math
 import os
 from typing import Dict, List, Sequence
 
+from ..errors import SSDISBError
+
 # Table 5.4 columns (all at IoU 0.50), then the COCO standard three.
 THESIS_COLUMNS = [("AP50", "AP(0.50)"), ("AP50_small", "AP(small)"),
                   ("AP50_medium", "AP(medium)"), ("AP50_large", "AP(large)"), ("AR1_50", "AR(1)"),
@@ -36,18 +38,41 @@ def markdown_table(reports: Sequence[Dict], iou_type: str = "segm",
              "|---|" + "---|" * (len(cols) + 1)]
     for i, rep in enumerate(reports):
         name = names[i] if i < len(names) else report_name(rep)
-        m = rep[iou_type]
+        m = rep.get(iou_type) or {}  # a box-only report has no segm
         lines.append(f"| {name} | " + " | ".join(_num(m.get(k)) for k, _ in cols)
                      + f" | {rep.get('images', '-')} |")
     return lines
 
 
+class ReportError(SSDISBError, ValueError):
+    """A file given to ``--compare`` is missing or is not an evaluation report."""
+
+
 def load_reports(paths: Sequence[str]) -> List[Dict]:
+    """The reports ``ssd-isb evaluate --output`` wrote, each checked to be one.
+
+    Raises:
+        ReportError: a file is missing, is not JSON, or is not a report (one line naming it).
+    """
     reports = []
     for p in paths:
-        with open(p, encoding="utf-8") as fh:
-            reports.append(json.load(fh))
+        try:
+            with open(p, encoding="utf-8") as fh:
+                rep = json.load(fh)
+        except FileNotFoundError:
+            raise ReportError(f"{p}: no such report") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ReportError(f"{p}: not a JSON report ({err})") from None
+        if not isinstance(rep, dict) or not ({"segm", "bbox"} & set(rep)):
+            raise ReportError(f"{p}: not an ssd-isb evaluate report (no segm or bbox)")
+        reports.append(rep)
     return reports
+
+
+def compare_names(reports: Sequence[Dict], paths: Sequence[str]) -> List[str]:
+    """Row labels for ``--compare``: the model and, as several reports of one model look
+    alike, the report file."""
+    return [f"{report_name(r)} {os.path.basename(p)}" for r, p in zip(reports, paths)]
 
 
 def report_lines(report: Dict, output: str) -> List[str]:
