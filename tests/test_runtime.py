@@ -43,6 +43,14 @@ def test_read_image_formats_and_errors(tmp_path):
         read_image(tmp_path / "missing.jpg")
     with pytest.raises(ImageError, match="expected an H x W"):
         to_bgr(np.zeros((4, 4, 5), np.uint8))
+    # Each once gave a raw cv2.error or a silent 0 persons (issue 27).
+    for bad, message in ((np.zeros((0, 0, 3), np.uint8), "empty image"),
+                         (np.zeros((4, 0), np.uint8), "empty image"),
+                         (np.ones((4, 4, 3), bool), "bool array is not an image"),
+                         (np.full((4, 4, 3), np.nan, np.float32), "NaN or infinite")):
+        with pytest.raises(ImageError, match=message):
+            to_bgr(bad)
+    assert to_bgr(np.full((4, 4, 3), 0.5, np.float32)).max() == 127
 
 
 def test_model_input_is_rgb_float_at_input_size():

@@ -67,6 +67,13 @@ def to_bgr(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Normalize an array to BGR uint8 [H, W, 3]."""
     if not isinstance(image, np.ndarray):
         raise ImageError(f"{name}: expected a numpy array, got {type(image).__name__}")
+    if image.ndim < 2 or 0 in image.shape[:2]:
+        raise ImageError(f"{name}: empty image (shape {image.shape})")
+    if image.dtype == np.bool_:
+        # A mask, not a picture: silently it would give 0 persons.
+        raise ImageError(f"{name}: a bool array is not an image (give uint8 0-255 or float 0-1)")
+    if np.issubdtype(image.dtype, np.floating) and not np.isfinite(image).all():
+        raise ImageError(f"{name}: the image holds NaN or infinite values")
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:
