@@ -1,5 +1,6 @@
 """The TF-free runtime: import hygiene, image handling, mask pasting, the Keras backend."""
 
+import os
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import DATA, ROOT, need
 from ssd_isb.metadata import MetadataError, ModelMetadata, read_sidecar, write_sidecar
 from ssd_isb.runtime import (BackendError, ImageError, Segmenter, infer_backend, load_backend,
                              model_input, paste_mask, read_image, to_bgr)
@@ -51,6 +52,22 @@ def test_read_image_formats_and_errors(tmp_path):
         with pytest.raises(ImageError, match=message):
             to_bgr(bad)
     assert to_bgr(np.full((4, 4, 3), 0.5, np.float32)).max() == 127
+
+
+def test_read_image_applies_exif_orientation_and_reads_truncated_jpegs(tmp_path):
+    pil = pytest.importorskip("PIL.Image")
+    upright = np.zeros((20, 30, 3), np.uint8)
+    upright[:, :10] = 255  # white on the left of the stored pixels
+    exif = pil.Exif()
+    exif[0x0112] = 6  # the phone was turned: viewers rotate 90 degrees clockwise
+    pil.fromarray(upright).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    image = read_image(tmp_path / "phone.jpg")
+    assert image.shape == (30, 20, 3)  # as every viewer shows it
+    assert image[:10].mean() > 200 and image[-10:].mean() < 50  # the white band is on top
+    photo = os.path.join(DATA, "coco_person_val2017", "images", "000000001000.jpg")
+    data = open(need(photo), "rb").read()
+    (tmp_path / "cut.jpg").write_bytes(data[:int(len(data) * 0.95)])
+    assert read_image(tmp_path / "cut.jpg").shape == read_image(photo).shape
 
 
 def test_model_input_is_rgb_float_at_input_size():

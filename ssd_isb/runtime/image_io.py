@@ -56,8 +56,13 @@ def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ImageError(f"{path}: no such image")
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    # cv2.imread as the ecosystem reads: it applies a phone JPEG's EXIF orientation (the image
+    # every viewer shows upright) and keeps what libjpeg can decode of a truncated file, where
+    # cv2.imdecode refuses it. imdecode stays for the paths imread cannot open.
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        data = np.fromfile(path, dtype=np.uint8)
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise ImageError(f"{path}: not a readable image (corrupt or unsupported format)")
     return to_bgr(image, name=path)
