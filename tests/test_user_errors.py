@@ -17,15 +17,15 @@ SAMPLES = os.path.join(ROOT, "ssd_isb", "samples")
 PHOTO = os.path.join(SAMPLES, "000000000885.jpg")
 
 
-def _coco(tmp_path, segmentation, size=(427, 640)):
-    """A one-image COCO file whose only person has ``segmentation``."""
+def _coco(tmp_path, segmentation, size=(427, 640), **fields):
+    """A one-image COCO file whose only person has ``segmentation`` (and ``fields``)."""
     path = tmp_path / "ann.json"
     path.write_text(json.dumps({
         "images": [{"id": 885, "file_name": "000000000885.jpg", "height": size[0],
                     "width": size[1]}],
         "annotations": [{"id": 7, "image_id": 885, "category_id": 1, "iscrowd": 0,
                          "bbox": [10, 10, 50, 100], "area": 5000.0,
-                         "segmentation": segmentation}],
+                         "segmentation": segmentation, **fields}],
         "categories": [{"id": 1, "name": "person"}]}))
     return str(path)
 
@@ -91,6 +91,14 @@ CASES = {
     "evaluate 4-number polygon": ("segmentation:[[1,2,3,4]]", "got 4"),
     "evaluate RLE of another size": ("segmentation:rle", "RLE size [100, 100] is not its "
                                      "image's [427, 640]"),
+    "evaluate RLE counts short": ("segmentation:rle-short", "RLE counts cover 30 pixels, not "
+                                  "its image's 427 x 640"),
+    "evaluate RLE string short": ("segmentation:rle-string", "RLE counts cover 10000 pixels"),
+    "evaluate image size differs": ("segmentation:size", "000000000885.jpg: the image is 640 x "
+                                    "427 but"),
+    "evaluate unknown category": ("segmentation:category", "category_id 3 is not in "
+                                  "'categories'"),
+    "evaluate negative bbox": ("segmentation:bbox", "negative bbox width or height"),
     "train missing annotations": (["train", "--config", "{bad_config}", "--workdir",
                                    "{tmp}/run"], "missing.json: no such annotation file"),
     "export missing weights": (["export", "--weights", "{tmp}/none.keras", "--format",
@@ -110,11 +118,23 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     if isinstance(args, str):  # an evaluation with a broken ground truth
         need(os.path.join(DATA, "coco_person_val2017"))
         pytest.importorskip("pycocotools")
+        from pycocotools import mask as mask_utils
+
         kind = args.split(":", 1)[1]
-        seg = {"[]": [], "[[1,2,3,4]]": [[1, 2, 3, 4]],
-               "rle": {"size": [100, 100], "counts": "PPaa1"}}[kind]
-        args = ["evaluate", "--annotations", _coco(tmp_path, seg), "--images", SAMPLES,
-                "--output", "{tmp}/r.json"]
+        poly = [[10, 10, 60, 10, 60, 110, 10, 110]]
+        small = mask_utils.encode(np.asfortranarray(np.ones((100, 100), np.uint8)))
+        seg, size, fields = {
+            "[]": ([], (427, 640), {}), "[[1,2,3,4]]": ([[1, 2, 3, 4]], (427, 640), {}),
+            "rle": ({"size": [100, 100], "counts": "PPaa1"}, (427, 640), {}),
+            "rle-short": ({"size": [427, 640], "counts": [10, 20]}, (427, 640), {}),
+            "rle-string": ({"size": [427, 640], "counts": small["counts"].decode()},
+                           (427, 640), {}),
+            "size": (poly, (400, 600), {}),
+            "category": (poly, (427, 640), {"category_id": 3}),
+            "bbox": (poly, (427, 640), {"bbox": [10, 10, -5, 100]}),
+        }[kind]
+        args = ["evaluate", "--annotations", _coco(tmp_path, seg, size, **fields), "--images",
+                SAMPLES, "--output", "{tmp}/r.json"]
     if "{bad_config}" in args:
         pytest.importorskip("tensorflow")
     args = [a.format(tmp=tmp_path, bad_config=_bad_config(tmp_path) if "{bad_config}" in a

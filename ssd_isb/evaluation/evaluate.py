@@ -46,11 +46,54 @@ def _check_subset(max_images: Optional[int], holdout_every: int) -> None:
     check_range("--holdout-every", holdout_every, 1)
 
 
+def rle_string_counts(counts: str) -> List[int]:
+    """The run lengths of a compressed COCO RLE string (pycocotools' ``rleFrString`` format:
+    6-bit groups with a sign bit, each run after the second stored as a difference to the run
+    two before). pycocotools decodes a string whose runs do not cover the image without a
+    word; this reads them so that can be checked."""
+    runs: List[int] = []
+    p = 0
+    while p < len(counts):
+        x, k, more = 0, 0, True
+        while more:
+            c = ord(counts[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        runs.append(x)
+    return runs
+
+
+def check_annotations(data: Dict, path: str) -> None:
+    """Boxes and categories every annotation must have, then :func:`check_segmentations`.
+
+    Each was once accepted without a word: a negative box, a category missing from
+    ``categories``.
+    """
+    known = {c.get("id") for c in data.get("categories", [])}
+    for ann in data["annotations"]:
+        where = f"{path}: annotation {ann.get('id')} (image {ann.get('image_id')})"
+        box = ann.get("bbox")
+        if not (isinstance(box, list) and len(box) == 4
+                and all(isinstance(v, (int, float)) for v in box)):
+            raise EvaluationError(f"{where}: bbox must be [x, y, width, height], got {box}")
+        if box[2] < 0 or box[3] < 0:
+            raise EvaluationError(f"{where}: negative bbox width or height {box}")
+        if known and ann.get("category_id") not in known:
+            raise EvaluationError(f"{where}: category_id {ann.get('category_id')} is not in "
+                                  f"'categories' ({sorted(known)})")
+    check_segmentations(data, path)
+
+
 def check_segmentations(data: Dict, path: str) -> None:
     """Every annotation's mask must be one pycocotools can score: polygons of at least 3
-    points, RLE of its image's size. Checked before any inference, so a bad file costs
-    nothing (pycocotools would fail after the whole run, or score a wrong-sized RLE). A
-    box-only file (:func:`is_box_only`) has nothing to check."""
+    points, RLE of its image's size whose runs cover that image. Checked before any
+    inference, so a bad file costs nothing (pycocotools would fail after the whole run, or
+    score a wrong-sized RLE). A box-only file (:func:`is_box_only`) has nothing to check."""
     if is_box_only(data):
         return
     sizes = {im.get("id"): (im.get("height"), im.get("width")) for im in data["images"]}
@@ -71,6 +114,13 @@ def check_segmentations(data: Dict, path: str) -> None:
             if list(seg.get("size", [])) != list(sizes[ann["image_id"]]):
                 raise EvaluationError(f"{where}: RLE size {seg.get('size')} is not its image's "
                                       f"{list(sizes[ann['image_id']])} (height, width)")
+            counts = seg.get("counts")
+            runs = rle_string_counts(counts) if isinstance(counts, str) else counts
+            h, w = sizes[ann["image_id"]]
+            if not isinstance(runs, list) or sum(runs) != h * w:
+                covered = sum(runs) if isinstance(runs, list) else "no"
+                raise EvaluationError(f"{where}: RLE counts cover {covered} pixels, not its "
+                                      f"image's {h} x {w} = {h * w}")
         else:
             raise EvaluationError(f"{where}: no segmentation (polygons or RLE)")
 
@@ -89,7 +139,7 @@ def load_ground_truth(annotations: str, crowd_nesting: Optional[int] = None):
         data = read_coco_json(annotations)
     except DatasetError as err:
         raise EvaluationError(str(err)) from None
-    check_segmentations(data, annotations)
+    check_annotations(data, annotations)
     if crowd_nesting:
         mark_nested_crowds(data, crowd_nesting)
     if "categories" not in data:
@@ -207,6 +257,12 @@ def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model:
             log.warning("%s, skipped", err)
             unreadable.append(info["file_name"])
             continue
+        if tuple(result.image_size) != (info.get("height"), info.get("width")):
+            # Boxes and masks would be scored against a ground truth of another size.
+            raise EvaluationError(
+                f"{path}: the image is {result.image_size[1]} x {result.image_size[0]} but "
+                f"{annotations} says {info.get('width')} x {info.get('height')} (width x "
+                f"height)")
         if box_masks:
             result = with_box_masks(result)  # scored and drawn alike
         entries = to_coco_results(result, image_id, category_ids={"person": person})
