@@ -57,6 +57,14 @@ def anchors_per_layer(cfg: AnchorConfig) -> List[int]:
     return [len(s) for s in box_specs(cfg)]
 
 
+def anchor_layers(cfg: AnchorConfig, input_size: Sequence[int]) -> np.ndarray:
+    """SSD layer index (0 finest) of each anchor, in :func:`generate_anchors` order -> int [A]."""
+    per_cell = anchors_per_layer(cfg)
+    counts = [gh * gw * n for (gh, gw), n in
+              zip(feature_map_sizes(input_size, cfg.num_layers), per_cell)]
+    return np.repeat(np.arange(len(counts)), counts)
+
+
 def generate_anchors(cfg: AnchorConfig, input_size: Sequence[int]) -> np.ndarray:
     """All anchors for an input size, as float32 [A, 4] (y_center, x_center, height, width).
 

@@ -153,6 +153,12 @@ class TrainConfig:
     box_loss_weight: float = 1.0
     class_loss_weight: float = 1.0
     negative_ratio: float = 3.0
+    # Every negative anchor of the SSD layers from this index up (0-5; 3: the 3x3, 2x2 and 1x1
+    # maps, 84 anchors at 320) enters the class loss, not only the mined ones. Hard-negative
+    # mining ranks a crowd scene's mild whole-frame response below the many negatives beside
+    # the people, so the coarse layers never learn that a scene is not a person (issue 26's
+    # frame-sized false person). None: mining alone (SSD).
+    all_negatives_from_layer: Optional[int] = None
     steps: int = 10000  # optimizer updates (each accumulates gradient_accumulation_steps batches)
     checkpoint_every: int = 50  # optimizer updates per Keras epoch; a checkpoint after each
     validation_batches: Optional[int] = None  # None: the whole validation split
@@ -462,6 +468,8 @@ def validate(cfg: Config) -> Config:
                                                   0 <= t.train_backbone_from <= 13):
         raise ConfigError("train.train_backbone_from: a MobileNet-v1 block 0-13, used with "
                           "train.freeze_backbone: true")
+    if t.all_negatives_from_layer is not None and not 0 <= t.all_negatives_from_layer < 6:
+        raise ConfigError("train.all_negatives_from_layer: an SSD layer 0-5 (or null: off)")
     if t.mask_dice_weight < 0:
         raise ConfigError("train.mask_dice_weight: must be >= 0")
     if t.mask_loss_stride is not None and (t.mask_loss_stride not in (2, 4, 8, 16, 32)

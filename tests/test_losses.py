@@ -31,6 +31,23 @@ def test_hard_negative_mining_and_normalization():
     assert float(out["positives"]) == 1 and float(out["box"]) == 0.0
 
 
+def test_always_negative_anchors_count_mined_or_not():
+    a = 20
+    cls = np.zeros((1, a), np.int32)
+    cls[0, 0] = 1
+    cls[0, 1] = -1
+    logits = np.zeros((1, a, 2), np.float32)
+    logits[0, 2:, 1] = np.linspace(0, 5, a - 2)
+    always = np.zeros(a, bool)
+    always[[1, 2, 3]] = True  # an ignored anchor stays ignored; 2 and 3 are the easiest
+    out = detection_losses(tf.zeros((1, a, 4)), tf.constant(logits), tf.constant(cls),
+                           tf.zeros((1, a, 4)), "softmax", 3.0, always)
+    ce = lambda z: np.log1p(np.exp(z))  # noqa: E731
+    z = logits[0, :, 1]
+    expected = np.log(2) + sum(ce(v) for v in np.sort(z[2:])[-3:]) + ce(z[2]) + ce(z[3])
+    assert abs(float(out["class"]) - expected) < 1e-4
+
+
 def test_mask_targets_crop_the_boxes_mask():
     masks = np.zeros((2, 40, 40), np.float32)
     masks[1, 8:16, 4:12] = 1.0  # box 1 fills window (y0=2, x0=1, 2x2 cells) at stride 8

@@ -34,8 +34,8 @@ def smooth_l1(diff):
 
 
 def detection_losses(box_encodings, class_logits, cls_targets, box_targets,
-                     score_converter: str = "softmax", negative_ratio: float = 3.0
-                     ) -> Dict[str, tf.Tensor]:
+                     score_converter: str = "softmax", negative_ratio: float = 3.0,
+                     always_negative=None) -> Dict[str, tf.Tensor]:
     """Box and class losses over a batch.
 
     Args:
@@ -45,6 +45,7 @@ def detection_losses(box_encodings, class_logits, cls_targets, box_targets,
         box_targets: [B, A, 4] encoded targets.
         score_converter: "softmax" or "sigmoid".
         negative_ratio: hard negatives per positive.
+        always_negative: optional bool [A]: anchors whose every negative counts, mined or not.
 
     Returns:
         dict with ``box``, ``class`` (scalars) and ``positives`` (count).
@@ -73,6 +74,8 @@ def detection_losses(box_encodings, class_logits, cls_targets, box_targets,
     rank = tf.argsort(tf.argsort(neg_ce, axis=1, direction="DESCENDING"), axis=1)
     k = tf.maximum(tf.cast(negative_ratio * num_pos, tf.int32), MIN_NEGATIVES)
     hard = neg & (rank < k[:, None])
+    if always_negative is not None:
+        hard = hard | (neg & tf.convert_to_tensor(always_negative, tf.bool)[None, :])
     selected = tf.cast(pos | hard, tf.float32)
     class_loss = tf.reduce_sum(ce * selected) / normalizer
     return {"box": box_loss, "class": class_loss, "positives": tf.reduce_sum(num_pos)}

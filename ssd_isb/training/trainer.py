@@ -7,6 +7,7 @@ from typing import Dict
 import keras
 import tensorflow as tf
 
+from ..anchors import anchor_layers
 from ..branches import branch_specs
 from ..config import Config, mask_target_stride
 from ..model import SSDISB
@@ -39,6 +40,9 @@ class SSDISBTrainer(keras.Model):
                                         boxes_per_branch=cfg.isb.boxes_per_branch * batch_size)
         self.specs = branch_specs(cfg.isb)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
+        # Anchors whose every negative enters the class loss (train.all_negatives_from_layer).
+        self.always_negative = None if t.all_negatives_from_layer is None else (
+            anchor_layers(cfg.model.anchors, cfg.model.input_size) >= t.all_negatives_from_layer)
         self.weights_ = (t.box_loss_weight, t.class_loss_weight, t.mask_loss_weight)
         self.built = True  # every variable lives in the already-built functional net
 
@@ -58,7 +62,7 @@ class SSDISBTrainer(keras.Model):
         out = self.net([x["image"], x["gt_boxes"], isb_valid], training=training)
         det = detection_losses(out["box_encodings"], out["class_logits"], y["cls_targets"],
                                y["box_targets"], self.cfg.model.score_converter,
-                               self.cfg.train.negative_ratio)
+                               self.cfg.train.negative_ratio, self.always_negative)
         b = tf.shape(y["gt_masks"])
         flat_masks = tf.reshape(y["gt_masks"], [-1, b[2], b[3]])
         masks = mask_loss(out["branches"], flat_masks, self.specs, self.cfg.isb.fcn,
