@@ -97,7 +97,7 @@ def cmd_evaluate(args) -> str:
         reports = load_reports(args.compare)
         return "\n".join(markdown_table(reports, args.iou_type,
                                          compare_names(reports, args.compare)))
-    missing = [f"--{k}" for k in ("annotations", "images", "output") if not getattr(args, k)]
+    missing = [f"--{k}" for k in ("annotations", "images") if not getattr(args, k)]
     if missing:
         raise UsageError(f"{', '.join(missing)} required (or --compare)")
     from .evaluation.evaluate import evaluate
@@ -141,13 +141,14 @@ def cmd_demo(args) -> str:
         reconnect_seconds=args.reconnect_seconds, summary_path=args.summary))
 
 
-def cmd_predict(args) -> str:
+def cmd_predict(args):
     from .predict import predict, summary_line
 
-    return summary_line(predict(args.model, args.source, args.output, backend=args.backend,
-                                threads=args.threads, score_threshold=args.score_threshold,
-                                annotations=args.annotations, overlays=not args.no_overlays,
-                                max_frames=args.max_frames, exist_ok=args.exist_ok))
+    s = predict(args.model, args.source, args.output, backend=args.backend,
+                threads=args.threads, score_threshold=args.score_threshold,
+                annotations=args.annotations, overlays=not args.no_overlays,
+                max_frames=args.max_frames, exist_ok=args.exist_ok)
+    return summary_line(s), INTERRUPTED if s["interrupted"] else 0
 
 
 def cmd_models(args) -> str:
@@ -325,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = 130  # the shell's code for Ctrl-C
 INFO_COMMANDS = ("train", "export", "import-weights", "demo",
                  "calibrate-boxes", "pseudo-label")  # their INFO log is output
 
@@ -345,9 +347,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             message = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
             print(f"ssd-isb {args.command}: error: {message}", file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            # Commands that can keep partial work (predict, demo) catch Ctrl-C themselves.
+            print(f"ssd-isb {args.command}: interrupted", file=sys.stderr)
+            return INTERRUPTED
+        text, code = text if isinstance(text, tuple) else (text, 0)
         if text:
             print(text)
-    return 0
+    return code
 
 
 if __name__ == "__main__":

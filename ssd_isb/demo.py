@@ -20,7 +20,7 @@ from .runtime import Segmenter
 from .runtime.draw import draw_segmentation
 from .smoothing import MaskSmoother
 from .errors import UsageError, check_range
-from .files import check_writable
+from .files import check_output_file, check_writable
 from .progress import progress
 from .video import VIDEO_EXTENSIONS, FrameSource, SourceError, video_writer
 
@@ -63,6 +63,8 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
         if not output.lower().endswith(VIDEO_EXTENSIONS):
             raise SourceError(f"{output}: cannot write this video format (use .mp4 or .avi)")
         check_writable(os.path.dirname(os.path.abspath(output)) or ".")
+    if summary_path:
+        check_output_file(summary_path, "--summary")
     if display and not has_gui():
         raise UsageError("this OpenCV has no window support (opencv-python-headless): use "
                          "--no-display, or pip install opencv-python")
@@ -117,6 +119,10 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
             if max_frames and shown >= max_frames:
                 ended_by = "max frames"
                 break
+    except KeyboardInterrupt:
+        # Ctrl-C is how a headless camera run is stopped: end it like the quit key, with the
+        # summary (and its JSON) of what ran.
+        ended_by = "interrupted"
     finally:
         frames.close()
         if writer is not None:

@@ -18,11 +18,32 @@ from .errors import SSDISBError, UsageError
 def write_json(path: str, data: Any, indent: int = 2) -> str:
     """Write ``data`` as JSON to ``path`` atomically (its folder is created); returns ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=indent)
-    os.replace(tmp, path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=indent)
+        os.replace(tmp, path)
+    except OSError as err:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise OutputError(f"{path}: cannot write ({err.strerror or err})") from None
+    return path
+
+
+def check_output_file(path: str, option: str = "--output") -> str:
+    """Before any work: ``path`` is not a folder and a file can be written beside it.
+
+    Raises:
+        OutputError: one line naming the option and the path.
+    """
+    if os.path.isdir(path):
+        raise OutputError(f"{option} {path}: is a folder, give a file name (e.g. "
+                          f"{os.path.join(path, 'report.json')})")
+    try:
+        check_writable(os.path.dirname(os.path.abspath(path)))
+    except OutputError as err:
+        raise OutputError(f"{option} {err}") from None
     return path
 
 
@@ -72,6 +93,8 @@ def run_folder(output: str, exist_ok: bool = False) -> str:
     """The folder a run writes to: ``output`` if it is new or empty (or ``exist_ok``), else the
     first free ``output2``, ``output3``, ... (as Ultralytics numbers its runs), so a second run
     never mixes its files with the first's."""
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise OutputError(f"{output}: is a file, not a folder (give --output a folder)")
     if exist_ok or not os.path.exists(output) or (os.path.isdir(output)
                                                    and not os.listdir(output)):
         return output

@@ -132,48 +132,69 @@ def _predict(model, source, output, backend, threads, score_threshold, annotatio
     written: List[str] = []
     unreadable: List[str] = []
     times: List[float] = []
-    count = 0
+    interrupted, total = False, None
     video = not (os.path.isdir(source) or is_image_file(source))
     if not video:
         paths = [source] if os.path.isfile(source) else list_images(source)
         if not paths:
             raise SourceError(f"{source}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
         ids = image_ids([os.path.basename(p) for p in paths], known)
-        for path in progress(paths, desc="predict"):
-            name = os.path.basename(path)
-            try:
-                image = read_image(path)
-            except ImageError as err:
-                if len(paths) == 1:  # the one image asked for: bad input, not a skip
-                    raise SourceError(str(err)) from None
-                log.warning("%s, skipped", err)
-                unreadable.append(path)
-                continue
-            warn_if_huge(image, path)
-            t0 = time.perf_counter()
-            result = seg(image)
-            times.append((time.perf_counter() - t0) * 1e3)
-            results += to_coco_results(result, ids[name], file_name=name)
-            count += 1
-            if overlays:
-                out_path = os.path.join(output, overlay_name(name))
-                cv2.imwrite(out_path, draw_segmentation(image, result))
-                written.append(out_path)
-        if count == 0:
+        try:
+            _predict_images(seg, paths, ids, output, results, written, unreadable, times,
+                            overlays)
+        except KeyboardInterrupt:
+            interrupted = True
+        count = len(times)
+        if count == 0 and not interrupted:
             raise SourceError(f"{source}: none of its {len(paths)} images is readable")
+        total = len(paths)
     else:
-        count, unreadable_frames = _predict_video(seg, source, output, results, written, times,
-                                                  overlays, max_frames)
+        try:
+            count, unreadable_frames = _predict_video(seg, source, output, results, written,
+                                                      times, overlays, max_frames)
+        except _VideoInterrupted as stop:
+            interrupted = True
+            count, unreadable_frames = stop.args
         unreadable += [f"{source} frame"] * unreadable_frames
-        if count == 0:
+        if count == 0 and not interrupted:
             raise SourceError(f"{source}: no readable frame (not an image, folder or video)")
+    # Also after Ctrl-C: what was segmented is kept (its results.json, its overlays).
     results_path = os.path.join(output, RESULTS)
     write_json(results_path, results, indent=None)
     return {"images": count, "instances": len(results), "unreadable": len(unreadable),
             "unreadable_files": unreadable, "results": results_path, "overlays": written,
             "ms_per_image": round(float(np.median(times)), 2) if times else None,
             "backend": seg.backend.name, "model": os.path.abspath(seg.path),
-            "unit": "frames" if video else "images", "output": output}
+            "unit": "frames" if video else "images", "output": output,
+            "interrupted": interrupted, "total": total}
+
+
+class _VideoInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a video: carries (frames done, unreadable frames)."""
+
+
+def _predict_images(seg: Segmenter, paths: List[str], ids: Dict[str, int], output: str,
+                    results: List[Dict], written: List[str], unreadable: List[str],
+                    times: List[float], overlays: bool) -> None:
+    for path in progress(paths, desc="predict"):
+        name = os.path.basename(path)
+        try:
+            image = read_image(path)
+        except ImageError as err:
+            if len(paths) == 1:  # the one image asked for: bad input, not a skip
+                raise SourceError(str(err)) from None
+            log.warning("%s, skipped", err)
+            unreadable.append(path)
+            continue
+        warn_if_huge(image, path)
+        t0 = time.perf_counter()
+        result = seg(image)
+        times.append((time.perf_counter() - t0) * 1e3)
+        results.extend(to_coco_results(result, ids[name], file_name=name))
+        if overlays:
+            out_path = os.path.join(output, overlay_name(name))
+            cv2.imwrite(out_path, draw_segmentation(image, result))
+            written.append(out_path)
 
 
 def _predict_video(seg: Segmenter, source: str, output: str, results: List[Dict],
@@ -204,6 +225,8 @@ def _predict_video(seg: Segmenter, source: str, output: str, results: List[Dict]
                 writer.write(draw_segmentation(frame, result))
             if max_frames and count >= max_frames:
                 break
+    except KeyboardInterrupt:
+        raise _VideoInterrupted(count, frames.stats.unreadable) from None
     finally:
         frames.close()
         if writer is not None:
@@ -214,6 +237,9 @@ def _predict_video(seg: Segmenter, source: str, output: str, results: List[Dict]
 def summary_line(s: Dict) -> str:
     """The one line ``ssd-isb predict`` prints about a run (:func:`predict`'s summary)."""
     skipped = f", {s['unreadable']} unreadable skipped" if s["unreadable"] else ""
+    if s.get("interrupted"):
+        of = f" of {s['total']}" if s.get("total") else ""
+        skipped += f"; interrupted after {s['images']}{of} {s['unit']}"
     return (f"{s['instances']} persons in {s['images']} {s['unit']}{skipped} "
             f"({s['ms_per_image']} ms each, {s['backend']}) -> {s['results']}"
             + (f" and {len(s['overlays'])} overlays" if s["overlays"] else ""))

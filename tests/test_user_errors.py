@@ -104,6 +104,23 @@ CASES = {
     "export missing weights": (["export", "--weights", "{tmp}/none.keras", "--format",
                                 "tflite", "--output", "{tmp}/m.tflite"],
                                "none.keras: no such weights file"),
+    "predict output is a file": (["predict", "--source", PHOTO, "--output", "{tmp}/afile"],
+                                 "afile: is a file, not a folder"),
+    "evaluate output is a folder": (["evaluate", "--annotations", "{tmp}/empty.json",
+                                     "--images", SAMPLES, "--output", "{tmp}"],
+                                    "is a folder, give a file name"),
+    "evaluate plots at a file": (["evaluate", "--annotations", "{tmp}/empty.json", "--images",
+                                  SAMPLES, "--output", "{tmp}/r.json", "--plots", "{tmp}/afile"],
+                                 "afile: is a file, not a folder"),
+    "evaluate output unwritable": (["evaluate", "--annotations", "{tmp}/empty.json",
+                                    "--images", SAMPLES, "--output", "/proc/ssd-isb/e.json"],
+                                   "--output /proc/ssd-isb: cannot write here"),
+    "benchmark output is a folder": (["benchmark", "--runs", "1", "--output", "{tmp}"],
+                                     "is a folder, give a file name"),
+    "benchmark output unwritable": (["benchmark", "--runs", "1", "--output",
+                                     "/proc/ssd-isb/b.json"], "cannot write here"),
+    "demo summary is a folder": (["demo", "--source", SAMPLES, "--no-display", "--summary",
+                                  "{tmp}"], "--summary"),
     "train workdir is a file": (["train", "--config", "embedded_multi_shape", "--workdir",
                                  "{tmp}/afile"], "afile: is a file, not a folder"),
 }
@@ -145,6 +162,63 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     assert "\n" not in err and "Traceback" not in err
     if args[0] == "predict":  # a failed run leaves no empty output folder
         assert not (tmp_path / "p").exists()
+
+
+def _interrupted(args, tmp_path, wait_for):
+    """Run ``ssd-isb ARGS`` on a folder of 40 photos, Ctrl-C it once ``wait_for()`` holds."""
+    import signal
+    import shutil
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(40):
+        shutil.copy(PHOTO, folder / f"{i:03d}.jpg")
+    proc = subprocess.Popen([sys.executable, "-m", "ssd_isb", *args, "--source", str(folder)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not wait_for() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def test_ctrl_c_in_predict_keeps_what_was_done(tmp_path):
+    out_dir = tmp_path / "p"
+    code, out, err = _interrupted(["predict", "--output", str(out_dir)], tmp_path,
+                                  lambda: out_dir.exists() and len(os.listdir(out_dir)) >= 3)
+    assert code == 130, err
+    assert "Traceback" not in err, err
+    overlays = [f for f in os.listdir(out_dir) if f.endswith("_overlay.jpg")]
+    results = json.load(open(out_dir / "results.json"))
+    assert 3 <= len(overlays) < 40
+    # every image with an overlay has its results (the photo holds people)
+    assert {r["file_name"] for r in results} >= {f.replace("_overlay", "") for f in overlays}
+    assert f"interrupted after {len(overlays)} of 40 images" in out, out
+
+
+def test_ctrl_c_ends_a_headless_demo_with_its_summary(tmp_path):
+    video = tmp_path / "d.avi"
+    summary = tmp_path / "s.json"
+    code, out, err = _interrupted(["demo", "--no-display", "--output", str(video),
+                                   "--summary", str(summary)], tmp_path,
+                                  lambda: video.exists() and video.stat().st_size > 50000)
+    assert code == 0 and "Traceback" not in err, err
+    s = json.load(open(summary))
+    assert s["ended_by"] == "interrupted" and 0 < s["frames"] < 40
+    assert "ended: interrupted" in out
+
+
+def test_evaluate_prints_its_table_without_output(capsys):
+    need(os.path.join(DATA, "coco_person_val2017"))
+    pytest.importorskip("pycocotools")
+    assert main(["evaluate", "--annotations", os.path.join(DATA, "coco_person_val2017",
+                                                           "annotations.json"),
+                 "--images", os.path.join(DATA, "coco_person_val2017", "images"),
+                 "--max-images", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "segm:" in out and "bbox:" in out and "->" not in out
 
 
 def test_headless_opencv_says_what_to_do(capsys):

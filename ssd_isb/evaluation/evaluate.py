@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 
 from ..data.coco import DatasetError, is_holdout, person_category_id, read_coco_json
 from ..errors import SSDISBError, check_range, require
-from ..files import write_json
+from ..files import OutputError, check_output_file, check_writable, write_json
 from ..progress import progress
 from ..runtime import ImageError, Segmenter
 from ..runtime.coco_results import to_coco_results, with_box_masks
@@ -202,6 +202,14 @@ def evaluate(model: Optional[str], annotations: str, images: str, backend: Optio
         ``missing_images``, ``unreadable_images``, ``seconds``, ``ms_per_image``.
     """
     _check_subset(max_images, holdout_every)  # before the model loads
+    # Outputs are checked before the work, not found unwritable after it.
+    if output:
+        check_output_file(output, "--output")
+    if plots:
+        try:
+            check_writable(plots)
+        except OutputError as err:
+            raise OutputError(f"--plots {err}") from None
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=0.0)
     report = evaluate_segmenter(seg, annotations, images, seg.path, box_masks, max_images,
                                 split, holdout_every, plots, num_overlays, crowd_nesting)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..errors import SSDISBError
 
@@ -75,7 +75,7 @@ def compare_names(reports: Sequence[Dict], paths: Sequence[str]) -> List[str]:
     return [f"{report_name(r)} {os.path.basename(p)}" for r, p in zip(reports, paths)]
 
 
-def report_lines(report: Dict, output: str) -> List[str]:
+def report_lines(report: Dict, output: Optional[str] = None) -> List[str]:
     """What ``ssd-isb evaluate`` prints: both tables, what was skipped, the speed."""
     lines = []
     for iou_type in ("segm", "bbox"):
@@ -86,6 +86,6 @@ def report_lines(report: Dict, output: str) -> List[str]:
     if report["missing_images"] or report["unreadable_images"]:
         lines.append(f"skipped {len(report['missing_images'])} missing and "
                      f"{len(report['unreadable_images'])} unreadable images")
-    lines.append(f"{report['images']} images, {report['ms_per_image']} ms per image -> "
-                 f"{output}")
+    lines.append(f"{report['images']} images, {report['ms_per_image']} ms per image"
+                 + (f" -> {output}" if output else ""))
     return lines

@@ -13,7 +13,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import UsageError, check_range
-from ..files import write_json
+from ..files import check_output_file, write_json
 from ..runtime import Segmenter
 from ..runtime.image_io import list_images, read_image
 from ..runtime.protocol import STAGES
@@ -57,6 +57,8 @@ def run_benchmark(model: Optional[str] = None, backend: Optional[str] = None,
     """
     check_range("--runs", runs, 1)
     check_range("--warmup", warmup, 0)
+    if output:
+        check_output_file(output, "--output")
     paths = (list(images) if images is not None else sample_images())[:MAX_IMAGES]
     if not paths:
         raise UsageError("no images to benchmark on (pass --images with a folder of photos)")
