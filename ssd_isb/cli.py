@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from . import __version__
 from .config import load_config
-from .errors import SSDISBError, UsageError
+from .errors import SSDISBError, UsageError, missing_extra
 
 
 def cmd_info(args) -> str:
@@ -346,6 +346,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         except SSDISBError as err:
             message = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
             print(f"ssd-isb {args.command}: error: {message}", file=sys.stderr)
+            return 2
+        except ImportError as err:
+            # A command run from the base install that needs an extra (train, onnx, eval,
+            # teacher): one line naming it, wherever the import happens.
+            extra = missing_extra(err, "this command")
+            if extra is None:
+                raise
+            print(f"ssd-isb {args.command}: error: {extra}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             # Commands that can keep partial work (predict, demo) catch Ctrl-C themselves.

@@ -21,6 +21,23 @@ class MissingExtraError(SSDISBError, ImportError):
     """An optional dependency is not installed; the message says which extra brings it."""
 
 
+# The extra that installs each optional top-level module (setup.cfg's extras_require).
+EXTRA_OF = {"tensorflow": "train", "keras": "train", "tensorboard": "train", "h5py": "train",
+            "matplotlib": "train", "pycocotools": "eval", "tf2onnx": "onnx", "onnx": "onnx",
+            "onnxruntime": "onnx", "onnx_graphsurgeon": "onnx", "polygraphy": "onnx",
+            "tensorrt": "tensorrt", "cuda": "tensorrt", "mediapipe": "teacher"}
+
+
+def missing_extra(err: ImportError, purpose: str) -> "MissingExtraError | None":
+    """The one-line error for an optional module missing under ``purpose`` (None: ``err`` is
+    not one, e.g. a broken install of a base dependency, and stays a traceback)."""
+    module = (getattr(err, "name", None) or "").split(".")[0]
+    if module not in EXTRA_OF:
+        return None
+    return MissingExtraError(f"{purpose} needs {module}, which is not installed: "
+                             f"pip install 'ssd-isb[{EXTRA_OF[module]}]'")
+
+
 def require(module: str, extra: str, purpose: str):
     """Import ``module`` or raise :class:`MissingExtraError` naming the extra to install.
 

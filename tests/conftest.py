@@ -21,7 +21,8 @@ import sys, importlib.abc
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
         if name.split('.')[0] in ('tensorflow', 'keras', 'tf2onnx'):
-            raise ImportError(name + ' is hidden in this test')
+            raise ModuleNotFoundError(f"No module named {name!r} (hidden in this test)",
+                                      name=name.split('.')[0])
 sys.meta_path.insert(0, Block())
 """
 

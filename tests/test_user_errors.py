@@ -121,6 +121,15 @@ CASES = {
                                      "/proc/ssd-isb/b.json"], "cannot write here"),
     "demo summary is a folder": (["demo", "--source", SAMPLES, "--no-display", "--summary",
                                   "{tmp}"], "--summary"),
+    "train init missing": (["train", "--config", "embedded_multi_shape", "--init",
+                            "{tmp}/nope.weights.h5", "--workdir", "{tmp}/run"],
+                           "--init {tmp}/nope.weights.h5: no such file"),
+    "train init tflite": (["train", "--config", "embedded_multi_shape", "--init",
+                           "{tmp}/fake.tflite", "--workdir", "{tmp}/run"],
+                          "convert it with ssd-isb import-weights first"),
+    "train init not hdf5": (["train", "--config", "embedded_multi_shape", "--init",
+                             "{tmp}/afile.weights.h5", "--workdir", "{tmp}/run"],
+                            "afile.weights.h5: not a HDF5 file"),
     "train workdir is a file": (["train", "--config", "embedded_multi_shape", "--workdir",
                                  "{tmp}/afile"], "afile: is a file, not a folder"),
 }
@@ -131,6 +140,7 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     args, message = CASES[case]
     (tmp_path / "afile").write_text("x")
     (tmp_path / "afile.jpg").write_text("not a jpeg")
+    (tmp_path / "afile.weights.h5").write_text("not hdf5")
     (tmp_path / "empty.json").write_text(json.dumps({"images": [], "annotations": []}))
     if isinstance(args, str):  # an evaluation with a broken ground truth
         need(os.path.join(DATA, "coco_person_val2017"))
@@ -156,6 +166,7 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
         pytest.importorskip("tensorflow")
     args = [a.format(tmp=tmp_path, bad_config=_bad_config(tmp_path) if "{bad_config}" in a
                      else "") for a in args]
+    message = message.replace("{tmp}", str(tmp_path))
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"ssd-isb {args[0]}: error: ") and message in err, err
@@ -249,6 +260,41 @@ def test_missing_extra_names_it(blocked, model, message, tmp_path):
                          text=True)
     assert res.returncode == 2, res.stderr[-1000:]
     assert message in res.stderr and "Traceback" not in res.stderr, res.stderr
+
+
+ZOO_KERAS = os.path.join(ROOT, "ssd_isb", "zoo", "ssd_isb_multi_shape.keras")
+EXTRAS = "('tensorflow', 'keras', 'tf2onnx', 'onnx', 'onnxruntime', 'pycocotools', 'mediapipe')"
+BASE_INSTALL = {  # issue 27: each was a ModuleNotFoundError traceback from a base install
+    "info": ["info", "--config", "configs/embedded_multi_shape.yaml"],
+    "train": ["train", "--config", "configs/embedded_multi_shape.yaml", "--workdir", "{tmp}/w"],
+    "export onnx": ["export", "--weights", ZOO_KERAS, "--format", "onnx", "--output",
+                    "{tmp}/m.onnx"],
+    "import-weights": ["import-weights", "--source", os.path.join(
+        DATA, "..", "pretrained", "ssd_mobilenet_v1_0.75_coco_quant", "detect.tflite"),
+        "--config", "configs/embedded_multi_shape.yaml", "--output", "{tmp}/d.weights.h5"],
+    "calibrate-boxes": ["calibrate-boxes", "--weights", ZOO_KERAS, "--output",
+                        "{tmp}/c.keras"],
+    "transplant-detector": ["transplant-detector", "--detector", ZOO_KERAS, "--branches",
+                            ZOO_KERAS, "--output", "{tmp}/t.keras"],
+    "convert-dataset": ["convert-dataset", "--masks", os.path.join(DATA, "pennfudan",
+                                                                   "PedMasks"),
+                        "--images", os.path.join(DATA, "pennfudan", "Images"), "--output",
+                        "{tmp}/p.json"],
+}
+
+
+@pytest.mark.parametrize("case", list(BASE_INSTALL), ids=list(BASE_INSTALL))
+def test_base_install_commands_name_their_extra(case, tmp_path):
+    """With every extra hidden, a command that needs one says which, in one line, exit 2."""
+    args = [a.format(tmp=tmp_path) for a in BASE_INSTALL[case]]
+    block = BLOCK_TF.replace("('tensorflow', 'keras', 'tf2onnx')", EXTRAS)
+    code = block + f"from ssd_isb.cli import main\nsys.exit(main({args!r}))"
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True)
+    err = res.stderr.strip()
+    assert res.returncode == 2, err[-1000:]
+    assert "Traceback" not in err and "\n" not in err, err
+    assert err.startswith(f"ssd-isb {args[0]}: error: ") and "pip install 'ssd-isb[" in err, err
 
 
 def test_nothing_is_lost_in_a_folder(tmp_path, capsys):

@@ -328,6 +328,34 @@ def _fit_verbosity(verbose: int, steps_per_epoch: int) -> int:
     return 1 if sys.stdout.isatty() and steps_per_epoch >= 10 else 2
 
 
+INIT_SUFFIXES = (".keras", ".weights.h5")
+
+
+def check_init(path: str) -> str:
+    """Before TensorFlow starts: ``--init`` names an existing ``.keras`` model or detector
+    ``.weights.h5`` (from ``ssd-isb import-weights``), whose file is what its name says.
+
+    Raises:
+        UsageError: one line naming the file and what is wrong.
+    """
+    from ..errors import UsageError
+
+    if not path.endswith(INIT_SUFFIXES):
+        hint = (" (a .tflite zoo detector: convert it with ssd-isb import-weights first)"
+                if path.endswith(".tflite") else "")
+        raise UsageError(f"--init {path}: not a .keras model or detector .weights.h5{hint}")
+    if not os.path.isfile(path):
+        raise UsageError(f"--init {path}: no such file")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    # A .keras file is a zip archive, a .weights.h5 an HDF5 file: their magic numbers.
+    magic = b"PK" if path.endswith(".keras") else b"\x89HDF\r\n\x1a\n"
+    if not head.startswith(magic):
+        raise UsageError(f"--init {path}: not a {'.keras (zip)' if magic == b'PK' else 'HDF5'} "
+                         "file (damaged, or another format renamed)")
+    return path
+
+
 def resolve_config(config: Optional[str], init: Optional[str], workdir: str,
                    resuming: bool) -> Config:
     """The config a training run uses: ``config`` (a YAML path), else the ``init`` model's own
@@ -343,6 +371,8 @@ def resolve_config(config: Optional[str], init: Optional[str], workdir: str,
     from .grow import source_config
 
     given = load_config(config) if config else None
+    if init and not resuming:
+        check_init(init)
     if init and init.endswith(".keras") and not resuming:
         return source_config(init, given)[0]  # e.g. an FCN-8 model starting an FCN-4 config
     saved = os.path.join(workdir, "config.yaml")
