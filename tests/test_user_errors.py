@@ -130,6 +130,13 @@ CASES = {
     "train init not hdf5": (["train", "--config", "embedded_multi_shape", "--init",
                              "{tmp}/afile.weights.h5", "--workdir", "{tmp}/run"],
                             "afile.weights.h5: not a HDF5 file"),
+    "evaluate images as strings": ("coco:images-strings", "images[0] must be an object"),
+    "evaluate bbox a string": ("coco:bbox-string", "'bbox' must be [x, y, width, height]"),
+    "evaluate no bbox": ("coco:no-bbox", "'bbox' must be [x, y, width, height], got None"),
+    "predict image id not a number": ("coco:id-abc", "'id' must be a number, got 'abc'"),
+    "predict annotations a folder": (["predict", "--source", PHOTO, "--annotations", "{tmp}",
+                                      "--output", "{tmp}/p"], "is a folder, not a COCO"),
+    "stats bbox a string": ("coco:stats-bbox", "'bbox' must be [x, y, width, height]"),
     "train workdir is a file": (["train", "--config", "embedded_multi_shape", "--workdir",
                                  "{tmp}/afile"], "afile: is a file, not a folder"),
 }
@@ -142,6 +149,23 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
     (tmp_path / "afile.jpg").write_text("not a jpeg")
     (tmp_path / "afile.weights.h5").write_text("not hdf5")
     (tmp_path / "empty.json").write_text(json.dumps({"images": [], "annotations": []}))
+    if isinstance(args, str) and args.startswith("coco:"):  # a malformed COCO json
+        kind = args.split(":", 1)[1]
+        data = json.loads(open(_coco(tmp_path, [[10, 10, 60, 10, 60, 110, 10, 110]])).read())
+        if kind == "images-strings":
+            data["images"] = ["000000000885.jpg"]
+        elif kind in ("bbox-string", "stats-bbox"):
+            data["annotations"][0]["bbox"] = "10,10,50,100"
+        elif kind == "no-bbox":
+            del data["annotations"][0]["bbox"]
+        elif kind == "id-abc":
+            data["images"][0]["id"] = "abc"
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(data))
+        args = {"stats-bbox": ["stats", "--annotations", str(path)],
+                "id-abc": ["predict", "--source", PHOTO, "--annotations", str(path),
+                           "--output", "{tmp}/p"]}.get(
+            kind, ["evaluate", "--annotations", str(path), "--images", SAMPLES])
     if isinstance(args, str):  # an evaluation with a broken ground truth
         need(os.path.join(DATA, "coco_person_val2017"))
         pytest.importorskip("pycocotools")

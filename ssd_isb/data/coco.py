@@ -156,6 +156,8 @@ def read_coco_json(path: str) -> Dict:
     """Read and check a COCO annotation file (one clear error if it is not one)."""
     if not os.path.exists(path):
         raise DatasetError(f"{path}: no such annotation file")
+    if os.path.isdir(path):
+        raise DatasetError(f"{path}: is a folder, not a COCO annotation file (.json)")
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
@@ -164,7 +166,46 @@ def read_coco_json(path: str) -> Dict:
     if not isinstance(data, dict) or not all(k in data for k in ("images", "annotations")):
         raise DatasetError(f"{path}: not a COCO annotation file (needs 'images' and "
                            f"'annotations')")
+    check_coco_structure(data, path)
     return data
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_coco_structure(data: Dict, path: str) -> None:
+    """The fields every reader here indexes: each image a dict with a numeric ``id`` and a
+    ``file_name``, each annotation a dict with a numeric ``image_id`` and a ``bbox`` of four
+    numbers. Each once ended in a traceback deep inside a reader or pycocotools.
+
+    Raises:
+        DatasetError: one line naming the file, the entry and the key.
+    """
+    for key in ("images", "annotations"):
+        if not isinstance(data[key], list):
+            raise DatasetError(f"{path}: '{key}' must be a list, got {type(data[key]).__name__}")
+    for i, im in enumerate(data["images"]):
+        if not isinstance(im, dict):
+            raise DatasetError(f"{path}: images[{i}] must be an object with 'id' and "
+                               f"'file_name', got {type(im).__name__} {str(im)[:40]!r}")
+        if not _number(im.get("id")):
+            raise DatasetError(f"{path}: images[{i}] ({im.get('file_name')}): 'id' must be a "
+                               f"number, got {im.get('id')!r}")
+        if not isinstance(im.get("file_name"), str):
+            raise DatasetError(f"{path}: images[{i}] (id {im['id']}): 'file_name' missing or "
+                               f"not a string")
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict):
+            raise DatasetError(f"{path}: annotations[{i}] must be an object, got "
+                               f"{type(ann).__name__}")
+        where = f"{path}: annotation {ann.get('id', f'[{i}]')} (image {ann.get('image_id')})"
+        if not _number(ann.get("image_id")):
+            raise DatasetError(f"{where}: 'image_id' must be a number, got "
+                               f"{ann.get('image_id')!r}")
+        box = ann.get("bbox")
+        if not (isinstance(box, list) and len(box) == 4 and all(_number(v) for v in box)):
+            raise DatasetError(f"{where}: 'bbox' must be [x, y, width, height], got {box!r}")
 
 
 def person_category_id(data: Dict, path: str = "annotations") -> int:
