@@ -45,6 +45,8 @@ def main(argv=None) -> int:
     p.add_argument("--offsets", type=float, nargs="+", default=[0.0],
                    help="logit offsets to start from: one for all layers, or six")
     p.add_argument("--tune", action="store_true", help="search per-layer offsets")
+    p.add_argument("--nms-iou", type=float,
+                   help="replay the NMS at this IoU instead of the model's (e.g. 0.5)")
     p.add_argument("--steps", type=float, nargs="*", default=[-0.4, -0.2, -0.1, 0.1, 0.2, 0.4])
     p.add_argument("--min-gain", type=float, default=0.002)
     p.add_argument("--layers", type=int, nargs="+", default=list(range(6)),
@@ -60,6 +62,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     cfg = model_config(args.model)
+    if args.nms_iou is not None:
+        cfg.postprocess.iou_threshold = args.nms_iou
     replay = LayerDetections(cfg)
     sets = [(args.annotations, args.images)] + [tuple(e) for e in args.extra]
     raw, gts, sizes = [], [], []
@@ -109,7 +113,8 @@ def main(argv=None) -> int:
           f"{fp} false")
     for r in report["before"]["layers"]:
         print(f"  layer {r['layer']}: {r['found']:5d} found, {r['false']:5d} false "
-              f"({r['false_large']} covering > half the frame)")
+              f"({r['false_large']} covering > half the frame, "
+              f"{r['false_large_duplicate']} of them a second box of a found person)")
     if args.tune:
         best = f1_at(base, gts, image_sizes=sizes, large_false_cost=args.large_false_cost)[0]
         improved = True
@@ -136,7 +141,8 @@ def main(argv=None) -> int:
               f"{fp} false")
         for r in report["after"]["layers"]:
             print(f"  layer {r['layer']}: {r['found']:5d} found, {r['false']:5d} false "
-                  f"({r['false_large']} covering > half the frame)")
+                  f"({r['false_large']} covering > half the frame, "
+              f"{r['false_large_duplicate']} of them a second box of a found person)")
         if args.apply:
             from ssd_isb.training.score_calibration import shift_model_file
 

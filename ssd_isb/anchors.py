@@ -58,11 +58,11 @@ def anchors_per_layer(cfg: AnchorConfig) -> List[int]:
 
 
 def anchor_layers(cfg: AnchorConfig, input_size: Sequence[int]) -> np.ndarray:
-    """SSD layer index (0 finest) of each anchor, in :func:`generate_anchors` order -> int [A]."""
-    per_cell = anchors_per_layer(cfg)
+    """The layer (0 finest .. 5 coarsest) of every anchor, in :func:`generate_anchors` (and the
+    predictors') order -> int32 [A]."""
     counts = [gh * gw * n for (gh, gw), n in
-              zip(feature_map_sizes(input_size, cfg.num_layers), per_cell)]
-    return np.repeat(np.arange(len(counts)), counts)
+              zip(feature_map_sizes(input_size, cfg.num_layers), anchors_per_layer(cfg))]
+    return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
 
 
 def generate_anchors(cfg: AnchorConfig, input_size: Sequence[int]) -> np.ndarray:

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import ZOO_TFLITE, need
-from ssd_isb.anchors import (anchor_layers, anchors_per_layer, center_to_corners,  # noqa: F401
-                             feature_map_sizes, generate_anchors)
+from ssd_isb.anchors import anchors_per_layer, center_to_corners, feature_map_sizes, generate_anchors
 from ssd_isb.config import AnchorConfig
 
 
@@ -54,12 +53,3 @@ def test_non_square_input_keeps_anchors_square_in_pixels():
     h_px, w_px = a[0, 2] * 320, a[0, 3] * 640
     assert abs(h_px - w_px) < 1e-3
 
-
-def test_anchor_layers_follow_generate_anchors_order():
-    cfg = AnchorConfig()
-    layers = anchor_layers(cfg, (320, 320))
-    anchors = generate_anchors(cfg, (320, 320))
-    assert len(layers) == len(anchors) and list(np.unique(layers)) == list(range(6))
-    assert (np.diff(layers) >= 0).all()
-    # The 1x1 map's six anchors are the last ones and the largest.
-    assert (layers == 5).sum() == 6 and anchors[layers == 5, 2].min() > anchors[layers == 0, 2].max()

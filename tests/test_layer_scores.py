@@ -24,6 +24,14 @@ def test_anchor_layers_follow_the_predictor_order():
     assert (np.diff(layers) >= 0).all()
 
 
+def test_a_frame_sized_box_over_nobody_found_is_no_duplicate():
+    det = {"boxes": np.array([[0, 0, 100, 100], [80, 80, 90, 90]], np.float32),
+           "scores": np.array([0.6, 0.9]), "layers": np.array([5, 0])}
+    gt = np.array([[0, 0, 40, 60], [80, 80, 90, 90]], np.float32)  # the first is not found
+    rows = layer_table([det], [gt], [(100, 100)])
+    assert rows[5]["false_large"] == 1 and rows[5]["false_large_duplicate"] == 0
+
+
 def test_nms_keeps_the_best_of_overlapping_boxes():
     boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30]], np.float32)
     np.testing.assert_array_equal(nms(boxes, np.array([0.5, 0.9, 0.4]), 0.6, 10), [1, 2])
@@ -35,8 +43,11 @@ def test_layer_table_counts_found_false_and_frame_sized():
            "scores": np.array([0.9, 0.6, 0.4]), "layers": np.array([0, 5, 1])}
     gt = np.array([[0, 0, 10, 10]], np.float32)
     rows = layer_table([det], [gt], [(100, 100)])
-    assert rows[0] == {"layer": 0, "found": 1, "false": 0, "false_large": 0}
-    assert rows[5] == {"layer": 5, "found": 0, "false": 1, "false_large": 1}
+    assert rows[0] == {"layer": 0, "found": 1, "false": 0, "false_large": 0,
+                       "false_large_duplicate": 0}
+    # The frame-sized one overlaps the found person (IoU 0.01): a second box of it.
+    assert rows[5] == {"layer": 5, "found": 0, "false": 1, "false_large": 1,
+                       "false_large_duplicate": 1}
     assert rows[1]["false"] == 0  # below 0.5
     f1, tp, fp = f1_at([det], [gt])
     assert (tp, fp) == (1, 1) and f1 == pytest.approx(2 / 3)

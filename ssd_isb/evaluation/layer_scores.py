@@ -16,18 +16,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..anchors import anchors_per_layer, feature_map_sizes, generate_anchors
+from ..anchors import anchor_layers, generate_anchors  # noqa: F401  (anchor_layers: API)
 from ..box_coder import decode
 from ..runtime.boxes import iou_matrix
 from .operating_point import match_detections
-
-
-def anchor_layers(anchor_cfg, input_size: Sequence[int]) -> np.ndarray:
-    """The layer (0 finest .. 5 coarsest) of every anchor, in the predictors' order."""
-    sizes = feature_map_sizes(input_size, anchor_cfg.num_layers)
-    per = anchors_per_layer(anchor_cfg)
-    return np.concatenate([np.full(h * w * k, i, np.int32)
-                           for i, ((h, w), k) in enumerate(zip(sizes, per))])
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> np.ndarray:
@@ -95,21 +87,29 @@ class LayerDetections:
 def layer_table(detections: List[Dict[str, np.ndarray]], gt_boxes: List[np.ndarray],
                 image_sizes: List[Tuple[int, int]], threshold: float = 0.5,
                 large: float = 0.5) -> List[Dict]:
-    """Per layer, the people found and the false detections at ``threshold``, and how many
-    false ones cover more than ``large`` of their frame."""
+    """Per layer, the people found and the false detections at ``threshold``, how many false
+    ones cover more than ``large`` of their frame, and how many of those are duplicates: their
+    best-overlapping person (IoU under 0.5, else they would be found) is found by another
+    detection, so the box is a second, too-large box of a person already there."""
     rows = {}
     for det, gt, (h, w) in zip(detections, gt_boxes, image_sizes):
         found = match_detections(det["boxes"], det["scores"], gt)
         kept = det["scores"] >= threshold
         area = ((det["boxes"][:, 2] - det["boxes"][:, 0]) *
                 (det["boxes"][:, 3] - det["boxes"][:, 1])) / float(h * w)
+        duplicate = np.zeros(len(found), bool)
+        if len(gt) and (found & kept).any():
+            person_found = (iou_matrix(det["boxes"][found & kept], gt) >= 0.5).any(0)
+            overlap = iou_matrix(det["boxes"], gt)
+            duplicate = (overlap.max(1) > 0) & person_found[overlap.argmax(1)]
         for layer in range(6):
             r = rows.setdefault(layer, {"layer": layer, "found": 0, "false": 0,
-                                        "false_large": 0})
+                                        "false_large": 0, "false_large_duplicate": 0})
             sel = kept & (det["layers"] == layer)
             r["found"] += int((found & sel).sum())
             r["false"] += int((~found & sel).sum())
             r["false_large"] += int((~found & sel & (area > large)).sum())
+            r["false_large_duplicate"] += int((~found & sel & (area > large) & duplicate).sum())
     return [rows[k] for k in sorted(rows)]
 
 
