@@ -212,10 +212,18 @@ class FrameSource:
                 continue
             position = int(self._cap.get(cv2.CAP_PROP_POS_FRAMES) or 0)
             if total and position < total - 1 and bad < MAX_BAD_FRAMES:
+                # Skip the frame, unless the decoder cannot move past it: then the file ends
+                # here, before the frame count its header gives (said once, counted as no
+                # unreadable frame, not once per retry).
+                if not self._cap.grab() and int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)
+                                                or 0) <= position:
+                    log.warning("%s: the file ends at frame %d, before the %d frames its "
+                                "header gives", self.source, position, total)
+                    self.stats.ended_by = "file ends early"
+                    return
                 bad += 1
                 self.stats.unreadable += 1
                 log.warning("%s: unreadable frame %d skipped", self.source, position)
-                self._cap.grab()
                 continue
             self.stats.ended_by = "end of file" if not bad else "unreadable tail"
             return
