@@ -1,161 +1,19 @@
-"""The ``ssd-isb`` command: parses arguments, calls the library, prints what it returns.
+"""The ``ssd-isb`` command: parses arguments and prints what the subcommand returns.
 
-Each ``cmd_*`` returns the text to print (the library formats it). Subcommands import what they
-need when they run, so deployment commands stay TF-free. Every error the package raises on
-purpose is an :class:`~ssd_isb.errors.SSDISBError`: one handler prints it as one line, exit 2.
+The subcommands (:mod:`ssd_isb.commands`) call the library, which formats the text. Every
+error the package raises on purpose is an :class:`~ssd_isb.errors.SSDISBError`: one handler
+prints it as one line, exit 2; a missing extra and Ctrl-C get one line too.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import List, Optional
 
-from . import __version__
-from .config import load_config
-from .errors import SSDISBError, UsageError, missing_extra
-
-
-def cmd_info(args) -> str:
-    cfg = load_config(args.config)  # a bad config fails before TensorFlow loads
-    from .model.summary import model_summary, summary_lines
-
-    info = model_summary(cfg)
-    if args.layers and not args.json:
-        from .model import build_model
-
-        build_model(cfg).inference_model.summary(line_length=110)
-    return json.dumps(info, indent=2) if args.json else "\n".join(summary_lines(info))
-
-
-def cmd_import_weights(args) -> str:
-    from .pretrained import import_weights
-
-    r = import_weights(load_config(args.config), args.source, args.output, args.classes,
-                       args.label_map)
-    return f"imported {r['layers']} layers, {r['params']:,} parameters -> {r['output']}"
-
-
-def cmd_train(args) -> str:
-    from .training import train
-    from .training.loop import checkpoint_to_model, resolve_config, summary_line
-
-    cfg = resolve_config(args.config, args.init, args.workdir,
-                         args.resume or bool(args.checkpoint_model))
-    if args.checkpoint_model:
-        path = checkpoint_to_model(cfg, args.workdir, args.checkpoint_model)
-        return f"last checkpoint of {args.workdir} -> {path}"
-    return summary_line(train(cfg, args.workdir, init=args.init, resume=args.resume,
-                              verbose=0 if args.quiet else 1, steps=args.steps), cfg)
-
-
-def cmd_calibrate_boxes(args) -> str:
-    from .files import write_json
-    from .training.box_calibration import summary_line
-    from .training.loop import calibrate_model_file
-
-    report = calibrate_model_file(args.weights, args.output, args.config, args.batch_size,
-                                  args.min_count)
-    write_json(args.output + ".calibration.json", report)
-    return summary_line(report)
-
-
-def cmd_transplant_detector(args) -> str:
-    from .training.transplant import summary_line, transplant_detector
-
-    return summary_line(transplant_detector(args.detector, args.branches, args.output,
-                                            args.allow_new_backbone))
-
-
-def cmd_pseudo_label(args) -> str:
-    from .teacher.labeller import run
-
-    return run(args)
-
-
-def cmd_convert_dataset(args) -> str:
-    from .data.convert import convert_instance_masks, write_coco_json
-
-    data = convert_instance_masks(args.masks, args.images)
-    write_coco_json(data, args.output)
-    return (f"{len(data['images'])} images, {len(data['annotations'])} person instances -> "
-            f"{args.output}")
-
-
-def cmd_stats(args) -> None:
-    from .data.stats import print_stats
-
-    print_stats(args.annotations, args.input_size, args.shapes, args.suggest_shapes,
-                args.max_area, args.config)
-
-
-def cmd_evaluate(args) -> str:
-    from .evaluation.report import compare_names, load_reports, markdown_table, report_lines
-
-    if args.compare:
-        reports = load_reports(args.compare)
-        return "\n".join(markdown_table(reports, args.iou_type,
-                                         compare_names(reports, args.compare)))
-    missing = [f"--{k}" for k in ("annotations", "images") if not getattr(args, k)]
-    if missing:
-        raise UsageError(f"{', '.join(missing)} required (or --compare)")
-    from .evaluation.evaluate import evaluate
-
-    report = evaluate(args.model, args.annotations, args.images, args.backend,
-                      args.box_masks, args.threads, args.max_images, split=args.split,
-                      holdout_every=args.holdout_every, plots=args.plots,
-                      num_overlays=args.num_overlays, output=args.output,
-                      crowd_nesting=args.crowd_nesting)
-    return "\n".join(report_lines(report, args.output))
-
-
-def cmd_export(args) -> str:
-    from .export import export_model
-    from .export.exporter import report_lines
-
-    report = export_model(load_config(args.config) if args.config else None, args.weights,
-                          args.format, args.quantize, args.output, args.calibration,
-                          args.calibration_images, args.integer_io, args.check_images,
-                          graph=args.graph, max_detections=args.max_detections)
-    return "\n".join(report_lines(report))
-
-
-def cmd_benchmark(args) -> str:
-    from .measure.benchmark import run_benchmark, summary_line
-    from .runtime.image_io import folder_images
-
-    images = folder_images(args.images) if args.images else None
-    report = run_benchmark(args.model, args.backend, args.threads, args.runs, args.warmup,
-                           images, output=args.output)
-    return summary_line(report) + (f" -> {args.output}" if args.output else "")
-
-
-def cmd_demo(args) -> str:
-    from .demo import run_demo, summary_line
-
-    return summary_line(run_demo(
-        args.model, args.source, args.output, display=not args.no_display,
-        max_frames=args.max_frames, backend=args.backend, threads=args.threads,
-        smooth=args.smooth, score_threshold=args.score_threshold,
-        reconnect_seconds=args.reconnect_seconds, summary_path=args.summary))
-
-
-def cmd_predict(args):
-    from .predict import predict, summary_line
-
-    s = predict(args.model, args.source, args.output, backend=args.backend,
-                threads=args.threads, score_threshold=args.score_threshold,
-                annotations=args.annotations, overlays=not args.no_overlays,
-                max_frames=args.max_frames, exist_ok=args.exist_ok)
-    return summary_line(s), INTERRUPTED if s["interrupted"] else 0
-
-
-def cmd_models(args) -> str:
-    from .zoo import model_table, shipped_models
-
-    models = shipped_models()
-    return json.dumps(models, indent=2) if args.json else "\n".join(model_table(models))
+from . import __version__, commands
+from .commands import INTERRUPTED
+from .errors import SSDISBError, missing_extra
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -194,12 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    p = command("info", cmd_info, "layers and parameter counts of a config, beside the thesis'")
+    p = command("info", commands.cmd_info, "layers and parameter counts of a config, beside the thesis'")
     p.add_argument("--config", required=True, help="YAML config (path or name in configs/)")
     p.add_argument("--layers", action="store_true", help="also print the Keras layer summary")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
 
-    p = command("import-weights", cmd_import_weights,
+    p = command("import-weights", commands.cmd_import_weights,
                 "TF OD API COCO SSD-MobileNet weights (zoo .tflite or checkpoint) -> detector")
     p.add_argument("--source", required=True, help="zoo detect.tflite or checkpoint prefix")
     p.add_argument("--config", required=True, help="YAML config of the model to initialize")
@@ -209,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the config's classes (person) or all 90 COCO classes")
     p.add_argument("--label-map", help="zoo labelmap.txt (for classes other than person)")
 
-    p = command("train", cmd_train, "train a config (Keras fit, gradient accumulation)")
+    p = command("train", commands.cmd_train, "train a config (Keras fit, gradient accumulation)")
     p.add_argument("--config", help="YAML config (default: --init's, or the workdir's)")
     p.add_argument("--init", help="detector .weights.h5, or a whole .keras model to fine-tune")
     p.add_argument("--workdir", required=True, help="checkpoints, logs and the final model")
@@ -219,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-model", metavar="M.keras",
                    help="only write the workdir's last checkpoint as M.keras")
 
-    p = command("calibrate-boxes", cmd_calibrate_boxes,
+    p = command("calibrate-boxes", commands.cmd_calibrate_boxes,
                 "remove a trained model's systematic box offset (box predictor biases, "
                 "measured on its config's training data)")
     p.add_argument("--weights", required=True, help="model to calibrate (.keras)")
@@ -231,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-count", type=int, default=30,
                    help="positive anchors an anchor type needs to be corrected")
 
-    p = command("transplant-detector", cmd_transplant_detector,
+    p = command("transplant-detector", commands.cmd_transplant_detector,
                 "put a detector fine-tuned on a frozen backbone under another model's branches")
     p.add_argument("--detector", required=True, help=".keras model whose detector is taken")
     p.add_argument("--branches", required=True,
@@ -240,19 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-new-backbone", action="store_true",
                    help="take a different backbone too (then fine-tune the branches on it)")
 
-    p = command("pseudo-label", cmd_pseudo_label, "teacher masks inside the person boxes of a "
+    p = command("pseudo-label", commands.cmd_pseudo_label, "teacher masks inside the person boxes of a "
                 "COCO file (for box-only data; the result is a kind: partial dataset)")
     from .teacher.labeller import add_arguments
 
     add_arguments(p)
 
-    p = command("convert-dataset", cmd_convert_dataset,
+    p = command("convert-dataset", commands.cmd_convert_dataset,
                 "per-instance PNG masks (Penn-Fudan layout) -> COCO json")
     p.add_argument("--masks", required=True, help="folder of instance PNGs (0 bg, k = person k)")
     p.add_argument("--images", required=True, help="folder of the images")
     p.add_argument("--output", required=True, help="COCO json to write")
 
-    p = command("stats", cmd_stats, "encompassing-window shape distribution (thesis Table 5.1)")
+    p = command("stats", commands.cmd_stats, "encompassing-window shape distribution (thesis Table 5.1)")
     p.add_argument("--annotations", required=True, nargs="+", help="COCO json file(s)")
     p.add_argument("--input-size", type=int, default=640, help="model input side (pixels)")
     p.add_argument("--shapes", nargs="+", help="column shapes, e.g. 7x2 6x3 (default: thesis')")
@@ -261,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="propose K thresholds and K exact shapes that cover the data best")
     p.add_argument("--max-area", type=int, help="largest threshold area (cells) to propose")
 
-    p = command("evaluate", cmd_evaluate, "COCO mask/box AP and AR (thesis IoU-0.50 set)")
+    p = command("evaluate", commands.cmd_evaluate, "COCO mask/box AP and AR (thesis IoU-0.50 set)")
     _runtime_options(p)
     p.add_argument("--annotations", help="COCO json with the ground truth")
     p.add_argument("--images", help="image folder")
@@ -278,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", nargs="+", metavar="REPORT", help="print reports as a table")
     p.add_argument("--iou-type", choices=["segm", "bbox"], default="segm", help="for --compare")
 
-    p = command("export", cmd_export, "TFLite (fp32/fp16/int8), ONNX or SavedModel + sidecar")
+    p = command("export", commands.cmd_export, "TFLite (fp32/fp16/int8), ONNX or SavedModel + sidecar")
     p.add_argument("--config", help="YAML config (default: the .keras model's own)")
     p.add_argument("--weights", required=True, help="model (.keras) or detector .weights.h5")
     p.add_argument("--format", required=True, choices=["tflite", "onnx", "saved_model"])
@@ -294,14 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-detections", type=int, help="two-stage NMS cap (default: config's)")
     p.add_argument("--output", required=True, help="model file to write (sidecar beside it)")
 
-    p = command("benchmark", cmd_benchmark, "per-stage latency, FPS and memory of a model")
+    p = command("benchmark", commands.cmd_benchmark, "per-stage latency, FPS and memory of a model")
     _runtime_options(p)
     p.add_argument("--runs", type=int, default=100, help="timed runs")
     p.add_argument("--warmup", type=int, default=10, help="untimed runs first")
     p.add_argument("--images", help="folder of photos (default: the shipped samples)")
     p.add_argument("--output", help="report JSON")
 
-    p = command("demo", cmd_demo, "live segmentation of a camera, video, stream or folder")
+    p = command("demo", commands.cmd_demo, "live segmentation of a camera, video, stream or folder")
     _runtime_options(p, score=True)
     p.add_argument("--source", required=True, help="camera index (0), video file, URL or folder")
     p.add_argument("--output", help="record the annotated stream (.mp4 or .avi)")
@@ -311,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long a dropped live stream is retried")
     p.add_argument("--summary", help="write the run summary JSON here")
 
-    p = command("predict", cmd_predict, "segment images, a folder or a video (overlays and a "
+    p = command("predict", commands.cmd_predict, "segment images, a folder or a video (overlays and a "
                 "COCO results.json)")
     _runtime_options(p, score=True)
     p.add_argument("--source", required=True, help="image, folder of images, or video file")
@@ -321,12 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exist-ok", action="store_true",
                    help="write into --output even if it holds a run (default: next free name)")
 
-    p = command("models", cmd_models, "the models shipped with the package")
+    p = command("models", commands.cmd_models, "the models shipped with the package")
     p.add_argument("--json", action="store_true", help="machine-readable list")
     return parser
 
 
-INTERRUPTED = 130  # the shell's code for Ctrl-C
 INFO_COMMANDS = ("train", "export", "import-weights", "demo",
                  "calibrate-boxes", "pseudo-label")  # their INFO log is output
 
@@ -335,9 +192,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``ssd-isb`` command; returns the exit code (0 done, 2 bad input)."""
     import logging
 
-    from .quiet import configure_logging, hushed
+    from .quiet import configure_logging, hushed, set_verbose
 
     args = build_parser().parse_args(argv)
+    set_verbose(args.verbose)
     configure_logging(logging.INFO if args.command in INFO_COMMANDS or args.verbose
                       else logging.WARNING)
     with hushed(enabled=not args.verbose):

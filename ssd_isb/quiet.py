@@ -74,3 +74,36 @@ def hushed(enabled: bool = True):
         sys.stderr = original
         os.dup2(saved, 2)
         os.close(saved)
+
+
+_VERBOSE = False
+
+
+def set_verbose(on: bool) -> None:
+    """``--verbose``: let native libraries print again (see :func:`native_stderr_hidden`)."""
+    global _VERBOSE
+    _VERBOSE = bool(on)
+
+
+@contextlib.contextmanager
+def native_stderr_hidden():
+    """Within: what native code writes to descriptor 2 is dropped. For the Python API, whose
+    every session would otherwise start with LiteRT's "INFO: Created TensorFlow Lite XNNPACK
+    delegate for CPU." A load failure still raises (its message is in the exception), and
+    ``--verbose`` or ``SSD_ISB_VERBOSE=1`` shows it all."""
+    if _VERBOSE or os.environ.get("SSD_ISB_VERBOSE") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError):
+        pass
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -376,6 +376,21 @@ def test_quiet_by_default(tmp_path):
     assert "XNNPACK" in loud.stderr
 
 
+def test_python_api_is_quiet_too():
+    """A Python session is not greeted by LiteRT's XNNPACK line; SSD_ISB_VERBOSE=1 shows it."""
+    code = ("import cv2\nfrom ssd_isb.runtime import Segmenter\n"
+            f"print(len(Segmenter(threads=2)(cv2.imread({PHOTO!r}))))")
+
+    def run(**env):
+        return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                              text=True, env={**os.environ, **env})
+
+    quiet, loud = run(), run(SSD_ISB_VERBOSE="1")
+    assert quiet.returncode == loud.returncode == 0, quiet.stderr
+    assert int(quiet.stdout) > 0 and quiet.stdout == loud.stdout
+    assert "XNNPACK" not in quiet.stderr and "XNNPACK" in loud.stderr, (quiet.stderr, loud.stderr)
+
+
 def test_help_shows_defaults_and_required_and_version(capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])

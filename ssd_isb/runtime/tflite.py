@@ -13,6 +13,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..quiet import native_stderr_hidden
 from .backends.base import BackendError
 
 _INTEGER_TYPES = (np.uint8, np.int8, np.int16, np.int32)
@@ -65,7 +66,8 @@ def open_interpreter(path: Optional[str] = None, content: Optional[bytes] = None
         interpreter = (cls(model_path=path, num_threads=threads) if path is not None
                        else cls(model_content=content, num_threads=threads))
         if allocate:
-            interpreter.allocate_tensors()
+            with native_stderr_hidden():
+                interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as err:
         raise BackendError(f"{name}: cannot load TFLite model "
                            f"({str(err).strip().splitlines()[0] if str(err) else err!r})") \

@@ -1,0 +1,156 @@
+"""What each ``ssd-isb`` subcommand does: call the library, return the text to print.
+
+Each ``cmd_*`` takes the parsed arguments and returns the text (or ``(text, exit code)``); the
+library formats it. Each imports what it needs when it runs, so deployment commands stay
+TF-free. :mod:`ssd_isb.cli` parses the arguments and prints.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .config import load_config
+from .errors import UsageError
+
+INTERRUPTED = 130  # the shell's code for Ctrl-C
+
+
+def cmd_info(args) -> str:
+    cfg = load_config(args.config)  # a bad config fails before TensorFlow loads
+    from .model.summary import model_summary, summary_lines
+
+    info = model_summary(cfg)
+    if args.layers and not args.json:
+        from .model import build_model
+
+        build_model(cfg).inference_model.summary(line_length=110)
+    return json.dumps(info, indent=2) if args.json else "\n".join(summary_lines(info))
+
+
+def cmd_import_weights(args) -> str:
+    from .pretrained import import_weights
+
+    r = import_weights(load_config(args.config), args.source, args.output, args.classes,
+                       args.label_map)
+    return f"imported {r['layers']} layers, {r['params']:,} parameters -> {r['output']}"
+
+
+def cmd_train(args) -> str:
+    from .training import train
+    from .training.loop import checkpoint_to_model, resolve_config, summary_line
+
+    cfg = resolve_config(args.config, args.init, args.workdir,
+                         args.resume or bool(args.checkpoint_model))
+    if args.checkpoint_model:
+        path = checkpoint_to_model(cfg, args.workdir, args.checkpoint_model)
+        return f"last checkpoint of {args.workdir} -> {path}"
+    return summary_line(train(cfg, args.workdir, init=args.init, resume=args.resume,
+                              verbose=0 if args.quiet else 1, steps=args.steps), cfg)
+
+
+def cmd_calibrate_boxes(args) -> str:
+    from .files import write_json
+    from .training.box_calibration import summary_line
+    from .training.loop import calibrate_model_file
+
+    report = calibrate_model_file(args.weights, args.output, args.config, args.batch_size,
+                                  args.min_count)
+    write_json(args.output + ".calibration.json", report)
+    return summary_line(report)
+
+
+def cmd_transplant_detector(args) -> str:
+    from .training.transplant import summary_line, transplant_detector
+
+    return summary_line(transplant_detector(args.detector, args.branches, args.output,
+                                            args.allow_new_backbone))
+
+
+def cmd_pseudo_label(args) -> str:
+    from .teacher.labeller import run
+
+    return run(args)
+
+
+def cmd_convert_dataset(args) -> str:
+    from .data.convert import convert_instance_masks, write_coco_json
+
+    data = convert_instance_masks(args.masks, args.images)
+    write_coco_json(data, args.output)
+    return (f"{len(data['images'])} images, {len(data['annotations'])} person instances -> "
+            f"{args.output}")
+
+
+def cmd_stats(args) -> None:
+    from .data.stats import print_stats
+
+    print_stats(args.annotations, args.input_size, args.shapes, args.suggest_shapes,
+                args.max_area, args.config)
+
+
+def cmd_evaluate(args) -> str:
+    from .evaluation.report import compare_names, load_reports, markdown_table, report_lines
+
+    if args.compare:
+        reports = load_reports(args.compare)
+        return "\n".join(markdown_table(reports, args.iou_type,
+                                         compare_names(reports, args.compare)))
+    missing = [f"--{k}" for k in ("annotations", "images") if not getattr(args, k)]
+    if missing:
+        raise UsageError(f"{', '.join(missing)} required (or --compare)")
+    from .evaluation.evaluate import evaluate
+
+    report = evaluate(args.model, args.annotations, args.images, args.backend,
+                      args.box_masks, args.threads, args.max_images, split=args.split,
+                      holdout_every=args.holdout_every, plots=args.plots,
+                      num_overlays=args.num_overlays, output=args.output,
+                      crowd_nesting=args.crowd_nesting)
+    return "\n".join(report_lines(report, args.output))
+
+
+def cmd_export(args) -> str:
+    from .export import export_model
+    from .export.exporter import report_lines
+
+    report = export_model(load_config(args.config) if args.config else None, args.weights,
+                          args.format, args.quantize, args.output, args.calibration,
+                          args.calibration_images, args.integer_io, args.check_images,
+                          graph=args.graph, max_detections=args.max_detections)
+    return "\n".join(report_lines(report))
+
+
+def cmd_benchmark(args) -> str:
+    from .measure.benchmark import run_benchmark, summary_line
+    from .runtime.image_io import folder_images
+
+    images = folder_images(args.images) if args.images else None
+    report = run_benchmark(args.model, args.backend, args.threads, args.runs, args.warmup,
+                           images, output=args.output)
+    return summary_line(report) + (f" -> {args.output}" if args.output else "")
+
+
+def cmd_demo(args) -> str:
+    from .demo import run_demo, summary_line
+
+    return summary_line(run_demo(
+        args.model, args.source, args.output, display=not args.no_display,
+        max_frames=args.max_frames, backend=args.backend, threads=args.threads,
+        smooth=args.smooth, score_threshold=args.score_threshold,
+        reconnect_seconds=args.reconnect_seconds, summary_path=args.summary))
+
+
+def cmd_predict(args):
+    from .predict import predict, summary_line
+
+    s = predict(args.model, args.source, args.output, backend=args.backend,
+                threads=args.threads, score_threshold=args.score_threshold,
+                annotations=args.annotations, overlays=not args.no_overlays,
+                max_frames=args.max_frames, exist_ok=args.exist_ok)
+    return summary_line(s), INTERRUPTED if s["interrupted"] else 0
+
+
+def cmd_models(args) -> str:
+    from .zoo import model_table, shipped_models
+
+    models = shipped_models()
+    return json.dumps(models, indent=2) if args.json else "\n".join(model_table(models))
