@@ -137,6 +137,11 @@ CASES = {
     "predict annotations a folder": (["predict", "--source", PHOTO, "--annotations", "{tmp}",
                                       "--output", "{tmp}/p"], "is a folder, not a COCO"),
     "stats bbox a string": ("coco:stats-bbox", "'bbox' must be [x, y, width, height]"),
+    "predict a shipped keras not installed": (["predict", "--model",
+                                               "{tmp}/ssd_isb_multi_shape.keras", "--source",
+                                               PHOTO, "--output", "{tmp}/p"],
+                                              "ssd_isb_multi_shape.keras is in ssd_isb/zoo/ in "
+                                              "a clone of the ssd-isb repository"),
     "train workdir is a file": (["train", "--config", "embedded_multi_shape", "--workdir",
                                  "{tmp}/afile"], "afile: is a file, not a folder"),
 }

@@ -25,6 +25,17 @@ def default_model_path() -> str:
 
 
 MODEL_EXTENSIONS = (".tflite", ".onnx", ".engine", ".keras")
+REPOSITORY_ZOO = "ssd_isb/zoo/ in a clone of the ssd-isb repository"
+
+
+def missing_model_message(path: str) -> str:
+    """Why a model file is not there: a shipped ``.keras`` (its sidecar is here, the file is
+    not) stays out of the wheel, which carries only what runs without TensorFlow."""
+    name = os.path.basename(path)
+    if name.endswith(".keras") and os.path.exists(os.path.join(ZOO_DIR, name + ".json")):
+        return (f"{path}: the .keras models (export, fine-tuning) are not in the installed "
+                f"package, only its TFLite files; {name} is in {REPOSITORY_ZOO}")
+    return f"{path}: no such model file"
 METRICS_FILE = "metrics.json"  # dev-validation figures per shipped file, written at release
 
 
@@ -67,7 +78,9 @@ def model_table(models: List[Dict]) -> List[str]:
                      f"{m['precision']:9s} {'x'.join(map(str, m['input_size'])):7s} "
                      f"{m['bytes'] / 1e6:6.2f} {m['params'] or 0:10,d} "
                      f"{'' if ap is None else f'{ap:.1f}':>9s}")
-    lines.append(f"* default model (predict, evaluate, benchmark, demo). Mask AP50 on the "
-                 f"dev-validation split; .keras models are for export and fine-tuning "
-                 f"(train --init). Model card: {os.path.join(ZOO_DIR, 'README.md')}")
+    lines.append("* default model (predict, evaluate, benchmark, demo). Mask AP50 on the "
+                 "dev-validation split; .keras models are for export and fine-tuning "
+                 "(train --init)" + ("" if any(m["file"].endswith(".keras") for m in models)
+                                      else f", in {REPOSITORY_ZOO}")
+                 + f". Model card: {os.path.join(ZOO_DIR, 'README.md')}")
     return lines

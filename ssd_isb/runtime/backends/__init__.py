@@ -42,7 +42,9 @@ def load_backend(path: str, backend: Optional[str] = None, threads: Optional[int
         known = ", ".join(sorted(BACKENDS))
         raise BackendError(f"{path}: backend '{name}' is not available (available: {known})")
     if not os.path.exists(path):
-        raise BackendError(f"{path}: no such model file")
+        from ...zoo import missing_model_message
+
+        raise BackendError(missing_model_message(path))
     module_name, cls_name = BACKENDS[name].split(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
     return cls(path, meta=meta, threads=threads)
