@@ -18,7 +18,6 @@ import argparse
 import os
 import sys
 
-import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -27,14 +26,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
     from ssd_isb.data.coco import load_coco
     from ssd_isb.evaluation.dataset_args import add_dataset_arguments
-    from ssd_isb.evaluation.operating_point import (
-        best_threshold,
-        f1_table,
-        match_detections,
-    )
     from ssd_isb.files import write_json
-    from ssd_isb.progress import progress
-    from ssd_isb.runtime import Segmenter
+    from ssd_isb.training.score_calibration import best_f1_threshold
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="the model to measure (any backend)")
@@ -50,17 +43,8 @@ def main(argv=None) -> int:
 
     records, _ = load_coco(args.annotations, args.images, split=args.split)
     records = records[:args.max_images] if args.max_images else records
-    seg = Segmenter(args.model, threads=args.threads, score_threshold=0.01)
-    scores, found, people = [], [], 0
-    for rec in progress(records, desc="score"):
-        result = seg(rec.path)
-        gt = np.array([i.box for i in rec.persons], np.float32).reshape(-1, 4)
-        people += len(gt)
-        scores.append(result.scores)
-        found.append(match_detections(result.boxes, result.scores, gt))
-    rows = f1_table(np.concatenate(scores), np.concatenate(found), people,
-                    np.round(np.arange(0.05, 0.96, 0.01), 2))
-    threshold, best = best_threshold(rows)
+    measured = best_f1_threshold(args.model, records, args.threads)
+    rows, people, threshold, best = (measured[k] for k in ("rows", "people", "threshold", "best"))
     for r in rows[::5]:
         print(f"score >= {r['threshold']:.2f}: {r['found']:4d} of {people} people, "
               f"{r['false']:5d} false, F1 {r['f1']:.3f}")

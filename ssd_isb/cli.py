@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="detector .weights.h5, or a whole .keras model to fine-tune")
     p.add_argument("--workdir", required=True, help="checkpoints, logs and the final model")
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    p.add_argument("--steps", type=int, help="override train.steps (optimizer updates)")
+    p.add_argument("--steps", type=int, help="override train.steps (optimizer updates; with "
+                   "train.phases: every phase's, a short check of the recipe)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--checkpoint-model", metavar="M.keras",
                    help="only write the workdir's last checkpoint as M.keras")

@@ -37,13 +37,20 @@ def cmd_import_weights(args) -> str:
 
 def cmd_train(args) -> str:
     from .training import train
-    from .training.loop import checkpoint_to_model, resolve_config, summary_line
+    from .training.loop import check_init, checkpoint_to_model, resolve_config, summary_line
 
+    if args.init and not args.resume:
+        check_init(args.init)  # before TensorFlow starts
     cfg = resolve_config(args.config, args.init, args.workdir,
                          args.resume or bool(args.checkpoint_model))
     if args.checkpoint_model:
         path = checkpoint_to_model(cfg, args.workdir, args.checkpoint_model)
         return f"last checkpoint of {args.workdir} -> {path}"
+    if cfg.train.phases:  # a recipe: every phase not yet done (resumes by itself)
+        from .training.recipe import recipe_line, run_recipe
+
+        return recipe_line(run_recipe(cfg, args.workdir, args.init,
+                                      verbose=0 if args.quiet else 1, steps=args.steps))
     return summary_line(train(cfg, args.workdir, init=args.init, resume=args.resume,
                               verbose=0 if args.quiet else 1, steps=args.steps), cfg)
 

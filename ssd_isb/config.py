@@ -98,6 +98,22 @@ class ISBConfig:
         return 2 ** self.skip_steps
 
 
+def phase_train(train: "TrainConfig", index: int) -> "TrainConfig":
+    """The ``train`` block phase ``index`` runs with: ``train`` with the phase's ``set`` keys
+    and ``steps``, and no phases of its own.
+
+    Raises:
+        ConfigError: a ``set`` key is not a train key or has the wrong type (named).
+    """
+    phase = train.phases[index]
+    base = {k: v for k, v in dataclasses.asdict(train).items() if k != "phases"}
+    changes = phase.set or {}
+    key = f"train.phases[{index}].set"
+    if not isinstance(changes, dict):
+        raise ConfigError(f"{key}: expected a mapping of train keys, got {changes!r}")
+    return _build(TrainConfig, {**base, **changes, "steps": phase.steps}, key)
+
+
 def mask_target_stride(train: "TrainConfig", isb: Optional[ISBConfig] = None) -> int:
     """Stride of the ground-truth masks the data pipeline makes: 8, or the mask loss stride or
     the branch output stride (``isb``: FCN-4) when that is finer."""
@@ -129,6 +145,26 @@ class PostprocessConfig:
     # on each side (the window around a box is up to a cell wider, and masks spill there).
     # None: the whole window (thesis). Travels in the sidecar.
     mask_box_margin: Optional[float] = None
+
+
+@dataclass
+class PhaseConfig:
+    """One phase of a recipe (``train.phases``): the run's ``train`` block with ``set``'s keys
+    changed, for ``steps`` updates, from the previous phase's model."""
+
+    name: str = ""
+    steps: int = 400
+    # train keys this phase changes (freeze_detector, mask_loss_stride, ...); checked against
+    # TrainConfig when the config loads
+    set: Any = None
+    # After training: shift every class logit so the best F1 on training-side images
+    # (``data.train[0]``, its first ``calibrate_scores_images``) reads 0.5, the runtime default.
+    calibrate_scores: bool = False
+    calibrate_scores_images: int = 250
+    # After training (and calibrating): take the detector of this model (a .keras file, or a
+    # recipe's workdir: its model.keras), as the shipped Single-Branch takes the Multi-Shape
+    # model's (``ssd-isb transplant-detector``). Empty: keep its own.
+    detector_from: str = ""
 
 
 @dataclass
@@ -176,6 +212,9 @@ class TrainConfig:
     # type on the training images (ssd_isb.training.box_calibration): the zoo detector's box
     # regression was learned at 300x300 and is off by a constant at 320. False: thesis.
     calibrate_box_encoding: bool = False
+    # A recipe: the phases run in order, each from the last one's model (``ssd-isb train``
+    # runs them all; a killed run resumes at the phase it was in). Empty: one run.
+    phases: List[PhaseConfig] = field(default_factory=list)
 
 
 @dataclass
@@ -468,6 +507,23 @@ def validate(cfg: Config) -> Config:
                                                   0 <= t.train_backbone_from <= 13):
         raise ConfigError("train.train_backbone_from: a MobileNet-v1 block 0-13, used with "
                           "train.freeze_backbone: true")
+    for i, phase in enumerate(t.phases):
+        key = f"train.phases[{i}]"
+        if not phase.name or not phase.name.replace("_", "").isalnum():
+            raise ConfigError(f"{key}.name: a short name of letters, digits and _ (it names "
+                              f"the phase's folder), got {phase.name!r}")
+        if phase.steps < 1:
+            raise ConfigError(f"{key}.steps: must be >= 1")
+        if phase.calibrate_scores_images < 1:
+            raise ConfigError(f"{key}.calibrate_scores_images: must be >= 1")
+        changes = phase.set or {}
+        for bad in ("phases", "steps"):
+            if bad in (changes if isinstance(changes, dict) else {}):
+                raise ConfigError(f"{key}.set.{bad}: not a phase setting (use {key}."
+                                  f"{'steps' if bad == 'steps' else 'name'})")
+        phase_train(t, i)  # unknown keys and wrong types, named
+    if len({p.name for p in t.phases}) != len(t.phases):
+        raise ConfigError("train.phases: two phases share a name")
     if t.all_negatives_from_layer is not None and not 0 <= t.all_negatives_from_layer < 6:
         raise ConfigError("train.all_negatives_from_layer: an SSD layer 0-5 (or null: off)")
     if t.mask_dice_weight < 0:

@@ -27,6 +27,15 @@ sys.meta_path.insert(0, Block())
 """
 
 
+RELEASES = os.path.join(ROOT, "docs", "releases")
+
+
+def release(name):
+    """A release step's config (docs/releases: the shipped model's history, out of configs/;
+    configs/ssd_isb_multi_shape.yaml replays them as one recipe)."""
+    return os.path.join(RELEASES, name + ".yaml")
+
+
 def need(path):
     """Skip (with the reason) when a file from ../shared is absent."""
     if not os.path.exists(path):

@@ -5,7 +5,7 @@ import os
 import pytest
 import yaml
 
-from conftest import CONFIGS, ROOT
+from conftest import CONFIGS, RELEASES, ROOT, release
 from ssd_isb.config import ConfigError, load_config
 
 THESIS = {
@@ -18,10 +18,12 @@ THESIS = {
 }
 EXPECTED = {"single_branch", "single_shape", "single_shape_plus", "multi_shape", "sb_mn075",
             "sb_fcn16", "ms_mn075", "ms_fcn16", "ms_new_shapes", "ms_small_shapes",
-            "embedded_single_branch", "embedded_multi_shape", "finetune_masks_multi_shape",
-            "finetune_masks_single_branch", "finetune_masks_stride4_multi_shape",
-            "finetune_masks_stride4_single_branch", "finetune_masks_fcn4_multi_shape",
-            "finetune_detector_multi_shape", "finetune_detector_stride2_multi_shape"}
+            "embedded_single_branch", "embedded_multi_shape", "ssd_isb_multi_shape",
+            "ssd_isb_single_branch"}
+RELEASE_STEPS = {"finetune_masks_multi_shape", "finetune_masks_single_branch",
+                 "finetune_masks_stride4_multi_shape", "finetune_masks_stride4_single_branch",
+                 "finetune_masks_fcn4_multi_shape", "finetune_detector_multi_shape",
+                 "finetune_detector_stride2_multi_shape"}
 
 
 def test_all_experiments_present():
@@ -29,11 +31,19 @@ def test_all_experiments_present():
     assert names == EXPECTED
 
 
+@pytest.mark.parametrize("name", sorted(RELEASE_STEPS))
+def test_release_steps_load_from_docs(name):
+    """The release-step configs left configs/ for docs/releases (issue 27); they still load."""
+    assert sorted(os.listdir(RELEASES)) == sorted(f"{n}.yaml" for n in RELEASE_STEPS)
+    cfg = load_config(release(name))
+    assert cfg.model.input_size == (320, 320) and cfg.model.depth_multiplier == 0.75
+
+
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.basename(p))
 def test_config_loads(path):
     cfg = load_config(path)
     assert cfg.name == os.path.splitext(os.path.basename(path))[0]
-    if cfg.name.startswith(("embedded", "finetune")):
+    if cfg.name.startswith(("embedded", "finetune", "ssd_isb")):
         assert cfg.model.input_size == (320, 320) and cfg.model.depth_multiplier == 0.75
     else:
         assert cfg.model.input_size == (640, 640) and cfg.model.grid == (20, 20)
@@ -46,8 +56,8 @@ def test_finetune_configs_keep_their_models_layout():
 
     for name in ("multi_shape", "single_branch"):
         base = load_config(f"embedded_{name}")
-        first = load_config(f"finetune_masks_{name}")
-        second = load_config(f"finetune_masks_stride4_{name}")
+        first = load_config(release(f"finetune_masks_{name}"))
+        second = load_config(release(f"finetune_masks_stride4_{name}"))
         for tune in (first, second):
             assert not config_differences(base, tune, MODEL_SECTIONS)
             assert tune.train.mask_dice_weight > 0 and tune.postprocess.mask_box_margin is not None
@@ -61,11 +71,11 @@ def test_fcn4_config_grows_the_shipped_layout():
     from ssd_isb.config import config_differences, mask_target_stride
     from ssd_isb.training.grow import grows_from
 
-    fcn8 = load_config("finetune_masks_stride4_multi_shape")
-    fcn4 = load_config("finetune_masks_fcn4_multi_shape")
+    fcn8 = load_config(release("finetune_masks_stride4_multi_shape"))
+    fcn4 = load_config(release("finetune_masks_fcn4_multi_shape"))
     assert config_differences(fcn4, fcn8) == ["isb.fcn: 4 != 8"]
     assert grows_from(fcn4, fcn8) and not grows_from(fcn8, fcn4) and not grows_from(fcn8, fcn8)
-    assert not grows_from(fcn4, load_config("finetune_masks_stride4_single_branch"))
+    assert not grows_from(fcn4, load_config(release("finetune_masks_stride4_single_branch")))
     assert fcn4.isb.skip_steps == 3 and fcn4.isb.out_factor == 8
     assert mask_target_stride(fcn4.train, fcn4.isb) == 4
 
@@ -75,8 +85,8 @@ def test_detector_config_trains_the_heads_on_the_shipped_layout():
     and mask recipe, backbone frozen (the branches' maps stay), heads at a tenth of the rate."""
     from ssd_isb.config import config_differences
 
-    masks = load_config("finetune_masks_stride4_multi_shape")
-    detector = load_config("finetune_detector_multi_shape")
+    masks = load_config(release("finetune_masks_stride4_multi_shape"))
+    detector = load_config(release("finetune_detector_multi_shape"))
     everything = ("model", "isb", "postprocess", "train", "data")
     assert config_differences(detector, masks, everything) == [
         "train.box_loss_weight: 0.1 != 1.0", "train.class_loss_weight: 0.1 != 1.0",
@@ -87,8 +97,8 @@ def test_stride2_config_differs_from_the_detector_config_in_the_loss_stride_only
     """Release 8's recipe: release 7's, the mask loss scored on stride-2 ground truth."""
     from ssd_isb.config import config_differences, mask_target_stride
 
-    stride4 = load_config("finetune_detector_multi_shape")
-    stride2 = load_config("finetune_detector_stride2_multi_shape")
+    stride4 = load_config(release("finetune_detector_multi_shape"))
+    stride2 = load_config(release("finetune_detector_stride2_multi_shape"))
     everything = ("model", "isb", "postprocess", "train", "data")
     assert config_differences(stride2, stride4, everything) == [
         "train.mask_loss_stride: 2 != 4"]
@@ -138,6 +148,15 @@ def _write(tmp_path, data, name="bad.yaml"):
     ({"train": {"mask_loss_stride": 3}}, "train.mask_loss_stride: 3 is not a power of two"),
     ({"model": {"score_converter": "relu"}}, "model.score_converter: 'relu' is not one of"),
     ({"isb": {"variant": "multi_shape", "shapes": [[2, 1], [2, 1]]}}, "listed twice"),
+    ({"train": {"phases": [{"name": "a", "set": {"freeze_detectr": True}}]}},
+     "train.phases[0].set.freeze_detectr: unknown key"),
+    ({"train": {"phases": [{"name": "a"}, {"name": "b", "set": {"mask_loss_stride": "4"}}]}},
+     "train.phases[1].set.mask_loss_stride: expected an integer"),
+    ({"train": {"phases": [{"name": "a", "set": {"steps": 3}}]}},
+     "train.phases[0].set.steps: not a phase setting (use train.phases[0].steps)"),
+    ({"train": {"phases": [{"name": "a"}, {"name": "a"}]}}, "two phases share a name"),
+    ({"train": {"phases": [{"name": "a b"}]}}, "train.phases[0].name: a short name"),
+    ({"train": {"phases": [{"name": "a", "stpes": 3}]}}, "train.phases[0].stpes: unknown key"),
 ])
 def test_config_errors_name_the_key(tmp_path, data, message):
     with pytest.raises(ConfigError) as err:
@@ -186,3 +205,46 @@ def test_model_files_describe_themselves(tmp_path):
     assert resolve_config(None, None, str(tmp_path / "run"), resuming=True) == ems
     with pytest.raises(UsageError, match="--config is required"):
         resolve_config(None, None, str(tmp_path / "elsewhere"), resuming=False)
+
+
+def test_the_shipped_recipe_replays_the_release_configs():
+    """Each phase of configs/ssd_isb_multi_shape.yaml trains as the release config it stands
+    for did (train block, data, model): the recipe is the eight releases, not a new model."""
+    import dataclasses
+
+    from ssd_isb.training.recipe import phase_config
+
+    recipe = load_config("ssd_isb_multi_shape")
+    releases = ["configs/embedded_multi_shape.yaml", release("finetune_masks_multi_shape")] + \
+        [release("finetune_masks_stride4_multi_shape")] * 3 + \
+        [release("finetune_detector_multi_shape")] * 2 + \
+        [release("finetune_detector_stride2_multi_shape")]
+    assert len(recipe.train.phases) == len(releases)
+    for i, name in enumerate(releases):
+        phase, step = phase_config(recipe, i), load_config(os.path.join(ROOT, name))
+        differ = {k for k, v in dataclasses.asdict(phase.train).items()
+                  if v != getattr(step.train, k)}
+        # release 4 ran without the box calibration its stride-4 config has since release 5
+        assert differ <= {"calibrate_box_encoding"} if i == 2 else not differ, (name, differ)
+        assert phase.data == step.data and phase.model == step.model
+        assert phase.isb == step.isb
+    assert [p.calibrate_scores for p in recipe.train.phases] == [False] * 7 + [True]
+
+
+def test_the_single_branch_recipe_replays_its_releases_then_takes_the_detector():
+    import dataclasses
+
+    from ssd_isb.training.recipe import phase_config
+
+    recipe = load_config("ssd_isb_single_branch")
+    releases = ["configs/embedded_single_branch.yaml", release("finetune_masks_single_branch"),
+                release("finetune_masks_stride4_single_branch")]
+    for i, name in enumerate(releases):
+        phase, step = phase_config(recipe, i), load_config(os.path.join(ROOT, name))
+        differ = {k for k, v in dataclasses.asdict(phase.train).items()
+                  if v != getattr(step.train, k)}
+        # release 2 was stopped at its 400-update checkpoint (its config said 1,200)
+        assert differ <= {"steps"} if i == 0 else not differ, (name, differ)
+        assert phase.data == step.data and phase.isb == step.isb
+    assert recipe.postprocess == step.postprocess
+    assert [p.detector_from for p in recipe.train.phases] == ["", "", "runs/ssd_isb_multi_shape"]

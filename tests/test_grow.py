@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+from conftest import release  # noqa: E402
 from ssd_isb.config import load_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +20,7 @@ def grown():
     from ssd_isb.model import build_model
     from ssd_isb.training.loop import _init_from_model
 
-    model = build_model(load_config("finetune_masks_fcn4_multi_shape"))
+    model = build_model(load_config(release("finetune_masks_fcn4_multi_shape")))
     _init_from_model(model, SHIPPED)
     return model
 
@@ -60,7 +61,7 @@ def test_a_model_of_another_layout_is_refused():
     from ssd_isb.model import build_model
     from ssd_isb.training.loop import TrainingError, _init_from_model
 
-    model = build_model(load_config("finetune_masks_fcn4_multi_shape"))
+    model = build_model(load_config(release("finetune_masks_fcn4_multi_shape")))
     single_branch = os.path.join(ROOT, "ssd_isb", "zoo", "ssd_isb_single_branch.keras")
     with pytest.raises(TrainingError, match="its layers do not match this config's"):
         _init_from_model(model, single_branch)

@@ -230,7 +230,7 @@ def test_init_from_a_whole_model_for_fine_tuning(tmp_path):
 
 
 def test_detector_fine_tune_keeps_the_backbone_and_moves_the_heads(tmp_path, zoo_weights):
-    """configs/finetune_detector_multi_shape.yaml's freezing, on a real step: the backbone (the
+    """docs/releases/finetune_detector_multi_shape.yaml's freezing, on a real step: the backbone (the
     maps the branches crop) stays exactly as imported and the SSD heads learn."""
     from ssd_isb.layer_names import component
     from ssd_isb.model import build_detector, load_model

@@ -371,8 +371,6 @@ def resolve_config(config: Optional[str], init: Optional[str], workdir: str,
     from .grow import source_config
 
     given = load_config(config) if config else None
-    if init and not resuming:
-        check_init(init)
     if init and init.endswith(".keras") and not resuming:
         return source_config(init, given)[0]  # e.g. an FCN-8 model starting an FCN-4 config
     saved = os.path.join(workdir, "config.yaml")

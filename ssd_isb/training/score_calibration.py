@@ -79,3 +79,32 @@ def shift_model_file(path: str, output: str, offset: Offset) -> Dict:
     n = shift_class_logits(model.get_layer("detector"), offset, len(cfg.model.class_names))
     save_model(model, output, cfg)
     return {"model": path, "output": output, "logit_offset": offset, "layers": n}
+
+
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)
+
+
+def best_f1_threshold(model: str, records, threads: int = 2) -> Dict:
+    """Run ``model`` (any backend) on ``records`` (:class:`~ssd_isb.data.coco.ImageRecord`) and
+    find the score threshold with the best F1 (a person found at box IoU >= 0.5, greedy by
+    score).
+
+    Returns:
+        ``threshold``, ``best`` (its row), ``rows`` (every threshold), ``people``, ``images``.
+    """
+    from ..evaluation.operating_point import best_threshold, f1_table, match_detections
+    from ..progress import progress
+    from ..runtime import Segmenter
+
+    seg = Segmenter(model, threads=threads, score_threshold=0.01)
+    scores, found, people = [], [], 0
+    for rec in progress(records, desc="score"):
+        result = seg(rec.path)
+        gt = np.array([i.box for i in rec.persons], np.float32).reshape(-1, 4)
+        people += len(gt)
+        scores.append(result.scores)
+        found.append(match_detections(result.boxes, result.scores, gt))
+    rows = f1_table(np.concatenate(scores), np.concatenate(found), people, THRESHOLDS)
+    threshold, best = best_threshold(rows)
+    return {"threshold": threshold, "best": best, "rows": rows, "people": people,
+            "images": len(records)}

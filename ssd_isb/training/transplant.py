@@ -1,7 +1,7 @@
 """Putting a fine-tuned detector under another model's branches.
 
 The branches read the backbone's maps only (the crop is a stop-gradient), so a detector
-fine-tuned with its backbone frozen (``configs/finetune_detector_multi_shape.yaml``) gives any
+fine-tuned with its backbone frozen (``docs/releases/finetune_detector_multi_shape.yaml``) gives any
 branches trained on that backbone exactly the features they were trained on: only the boxes
 change. One detector fine-tune therefore serves every shipped variant. A model whose backbone
 differs is refused, since its branches would read maps they never saw, unless the caller says
