@@ -241,7 +241,11 @@ def test_ctrl_c_in_predict_keeps_what_was_done(tmp_path):
     assert 3 <= len(overlays) < 40
     # every image with an overlay has its results (the photo holds people)
     assert {r["file_name"] for r in results} >= {f.replace("_overlay", "") for f in overlays}
-    assert f"interrupted after {len(overlays)} of 40 images" in out, out
+    import re
+
+    # Ctrl-C may land between an image's results and its overlay
+    done = int(re.search(r"interrupted after (\d+) of 40 images", out).group(1))
+    assert len(overlays) <= done <= len(overlays) + 1, out
 
 
 def test_ctrl_c_ends_a_headless_demo_with_its_summary(tmp_path):
