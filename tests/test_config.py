@@ -207,13 +207,21 @@ def test_model_files_describe_themselves(tmp_path):
         resolve_config(None, None, str(tmp_path / "elsewhere"), resuming=False)
 
 
-def test_the_shipped_recipe_replays_the_release_configs():
-    """Each phase of configs/ssd_isb_multi_shape.yaml trains as the release config it stands
-    for did (train block, data, model): the recipe is the eight releases, not a new model."""
+def _phase_against_step(recipe, index, path):
+    """A recipe phase's config, its release step's, and the train keys where they differ."""
     import dataclasses
 
     from ssd_isb.training.recipe import phase_config
 
+    phase, step = phase_config(recipe, index), load_config(os.path.join(ROOT, path))
+    differ = {k for k, v in dataclasses.asdict(phase.train).items()
+              if v != getattr(step.train, k)}
+    return phase, step, differ
+
+
+def test_the_shipped_recipe_replays_the_release_configs():
+    """Each phase of configs/ssd_isb_multi_shape.yaml trains as the release config it stands
+    for did (train block, data, model): the recipe is the eight releases, not a new model."""
     recipe = load_config("ssd_isb_multi_shape")
     releases = ["configs/embedded_multi_shape.yaml", release("finetune_masks_multi_shape")] + \
         [release("finetune_masks_stride4_multi_shape")] * 3 + \
@@ -221,9 +229,7 @@ def test_the_shipped_recipe_replays_the_release_configs():
         [release("finetune_detector_stride2_multi_shape")]
     assert len(recipe.train.phases) == len(releases)
     for i, name in enumerate(releases):
-        phase, step = phase_config(recipe, i), load_config(os.path.join(ROOT, name))
-        differ = {k for k, v in dataclasses.asdict(phase.train).items()
-                  if v != getattr(step.train, k)}
+        phase, step, differ = _phase_against_step(recipe, i, name)
         # release 4 ran without the box calibration its stride-4 config has since release 5
         assert differ <= {"calibrate_box_encoding"} if i == 2 else not differ, (name, differ)
         assert phase.data == step.data and phase.model == step.model
@@ -232,17 +238,11 @@ def test_the_shipped_recipe_replays_the_release_configs():
 
 
 def test_the_single_branch_recipe_replays_its_releases_then_takes_the_detector():
-    import dataclasses
-
-    from ssd_isb.training.recipe import phase_config
-
     recipe = load_config("ssd_isb_single_branch")
     releases = ["configs/embedded_single_branch.yaml", release("finetune_masks_single_branch"),
                 release("finetune_masks_stride4_single_branch")]
     for i, name in enumerate(releases):
-        phase, step = phase_config(recipe, i), load_config(os.path.join(ROOT, name))
-        differ = {k for k, v in dataclasses.asdict(phase.train).items()
-                  if v != getattr(step.train, k)}
+        phase, step, differ = _phase_against_step(recipe, i, name)
         # release 2 was stopped at its 400-update checkpoint (its config said 1,200)
         assert differ <= {"steps"} if i == 0 else not differ, (name, differ)
         assert phase.data == step.data and phase.isb == step.isb

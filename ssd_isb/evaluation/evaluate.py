@@ -77,10 +77,7 @@ def check_annotations(data: Dict, path: str) -> None:
     known = {c.get("id") for c in data.get("categories", [])}
     for ann in data["annotations"]:
         where = f"{path}: annotation {ann.get('id')} (image {ann.get('image_id')})"
-        box = ann.get("bbox")
-        if not (isinstance(box, list) and len(box) == 4
-                and all(isinstance(v, (int, float)) for v in box)):
-            raise EvaluationError(f"{where}: bbox must be [x, y, width, height], got {box}")
+        box = ann["bbox"]  # four numbers: read_coco_json checked the structure
         if box[2] < 0 or box[3] < 0:
             raise EvaluationError(f"{where}: negative bbox width or height {box}")
         if known and ann.get("category_id") not in known:
