@@ -47,6 +47,10 @@ def main(argv=None) -> int:
     p.add_argument("--tune", action="store_true", help="search per-layer offsets")
     p.add_argument("--nms-iou", type=float,
                    help="replay the NMS at this IoU instead of the model's (e.g. 0.5)")
+    p.add_argument("--nested-iou", type=float,
+                   help="after the NMS, drop a box holding a better one (at least "
+                        "--nested-cover of its area) at IoU above this (replay only)")
+    p.add_argument("--nested-cover", type=float, default=0.9)
     p.add_argument("--steps", type=float, nargs="*", default=[-0.4, -0.2, -0.1, 0.1, 0.2, 0.4])
     p.add_argument("--min-gain", type=float, default=0.002)
     p.add_argument("--layers", type=int, nargs="+", default=list(range(6)),
@@ -64,7 +68,8 @@ def main(argv=None) -> int:
     cfg = model_config(args.model)
     if args.nms_iou is not None:
         cfg.postprocess.iou_threshold = args.nms_iou
-    replay = LayerDetections(cfg)
+    replay = LayerDetections(
+        cfg, None if args.nested_iou is None else (args.nested_iou, args.nested_cover))
     sets = [(args.annotations, args.images)] + [tuple(e) for e in args.extra]
     raw, gts, sizes = [], [], []
     cached = args.cache and os.path.exists(args.cache)

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DATA, ROOT, need
 from ssd_isb.config import load_config
-from ssd_isb.evaluation.layer_scores import anchor_layers, f1_at, layer_table, nms
+from ssd_isb.evaluation.layer_scores import anchor_layers, f1_at, layer_table, nested, nms
 
 MULTI = os.path.join(ROOT, "ssd_isb", "zoo", "ssd_isb_multi_shape.keras")
 
@@ -36,6 +36,16 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
     boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 20, 30, 30]], np.float32)
     np.testing.assert_array_equal(nms(boxes, np.array([0.5, 0.9, 0.4]), 0.6, 10), [1, 2])
     np.testing.assert_array_equal(nms(boxes, np.array([0.5, 0.9, 0.4]), 0.6, 1), [1])
+
+
+def test_nested_drops_only_a_worse_box_around_a_better_one():
+    # score order: a person's box, a too-large box around it (IoU 0.5), a box beside it, and a
+    # better-scored box that a worse one sits inside (the big box wins there: kept)
+    boxes = np.array([[10, 10, 30, 30], [10, 10, 30, 50], [40, 10, 60, 30], [0, 0, 9, 9]],
+                     np.float32)
+    np.testing.assert_array_equal(nested(boxes, 0.3, 0.9), [False, True, False, False])
+    # at IoU 0.6 the pair is left to the NMS
+    np.testing.assert_array_equal(nested(boxes, 0.6, 0.9), [False, False, False, False])
 
 
 def test_layer_table_counts_found_false_and_frame_sized():

@@ -37,15 +37,33 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> np.nda
     return np.array(keep, np.int64)
 
 
+def nested(boxes: np.ndarray, iou: float, cover: float) -> np.ndarray:
+    """Which of score-ordered ``boxes`` hold a better-scored one: at least ``cover`` of its
+    area inside them, at IoU above ``iou``. A replay-only rule (the graph does not have it):
+    the coarse layers put a second, too-large box around a person a finer layer found, at IoU
+    0.44-0.59 with it, under the NMS IoU (issue 26)."""
+    lo = np.maximum(boxes[:, None, :2], boxes[None, :, :2])
+    hi = np.minimum(boxes[:, None, 2:], boxes[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=-1)
+    union = area[:, None] + area[None, :] - inter
+    holds = (inter > iou * np.maximum(union, 1e-12)) & (inter >= cover * area[None, :])
+    better = np.tri(len(boxes), k=-1, dtype=bool)   # [j, i]: i scored above j
+    return (holds & better).any(1)
+
+
 class LayerDetections:
     """The detector's post-processing in numpy on raw ``box_encodings`` / ``class_logits``.
 
     Args:
         cfg: the model's config (anchors, box coder, NMS settings; sigmoid scores).
+        nested: ``(iou, cover)``: after the NMS, drop the boxes that hold a better one
+            (:func:`nested`); None: the model's NMS alone.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, nested: Optional[Tuple[float, float]] = None):
         self.cfg = cfg
+        self.nested = nested
         size = tuple(cfg.model.input_size)
         self.anchors = generate_anchors(cfg.model.anchors, size)
         self.layers = anchor_layers(cfg.model.anchors, size)
@@ -78,6 +96,8 @@ class LayerDetections:
         ok = scores[top] > pp.score_threshold
         top, boxes = top[ok], boxes[ok]
         keep = nms(boxes, scores[top], pp.iou_threshold, pp.max_detections)
+        if self.nested is not None:
+            keep = keep[~nested(boxes[keep], *self.nested)]
         h, w = image_size
         yxyx = boxes[keep] * np.array([h, w, h, w], np.float32)
         return {"boxes": yxyx[:, [1, 0, 3, 2]], "scores": scores[top][keep],
