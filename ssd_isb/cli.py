@@ -28,6 +28,18 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _track_options(p, demo: bool = True) -> None:
+    p.add_argument("--track", action="store_true",
+                   help="keep an ID per person across frames (ByteTrack)"
+                        + ("" if demo else "; a video only: writes tracks.jsonl and "
+                           "tracks_mot.txt"))
+    p.add_argument("--track-similarity", choices=("box", "mask"), default="box",
+                   help="match people by box IoU (default) or by mask IoU")
+    if demo:
+        p.add_argument("--tracks", help="with --track: write the tracks per frame to this "
+                                        ".jsonl (and a MOTChallenge _mot.txt beside it)")
+
+
 def _runtime_options(p, score: bool = False) -> None:
     p.add_argument("--model", help="model file (default: the shipped int8 Multi-Shape)")
     p.add_argument("--backend", choices=["keras", "tflite", "onnx", "tensorrt"],
@@ -162,10 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", commands.cmd_demo, "live segmentation of a camera, video, stream or folder")
     _runtime_options(p, score=True)
-    p.add_argument("--source", required=True, help="camera index (0), video file, URL or folder")
-    p.add_argument("--output", help="record the annotated stream (.mp4 or .avi)")
+    p.add_argument("--source", required=True, action="append",
+                   help="camera index (0), video file, URL or folder; repeat it for several "
+                        "streams in one process")
+    p.add_argument("--output", help="record the annotated stream (.mp4 or .avi; several "
+                                    "sources: NAME_<k>.mp4 each)")
     p.add_argument("--no-display", action="store_true", help="headless (servers, CI)")
-    p.add_argument("--smooth", action="store_true", help="temporal smoothing of masks")
+    p.add_argument("--smooth", action="store_true",
+                   help="temporal smoothing of masks (by track ID with --track)")
+    _track_options(p)
     p.add_argument("--reconnect-seconds", type=float, default=20.0,
                    help="how long a dropped live stream is retried")
     p.add_argument("--summary", help="write the run summary JSON here")
@@ -177,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="predictions", help="folder for results and overlays")
     p.add_argument("--annotations", help="COCO json whose image ids the results carry")
     p.add_argument("--no-overlays", action="store_true", help="only write results.json")
+    _track_options(p, demo=False)
     p.add_argument("--exist-ok", action="store_true",
                    help="write into --output even if it holds a run (default: next free name)")
 

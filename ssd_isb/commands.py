@@ -143,7 +143,8 @@ def cmd_demo(args) -> str:
         args.model, args.source, args.output, display=not args.no_display,
         max_frames=args.max_frames, backend=args.backend, threads=args.threads,
         smooth=args.smooth, score_threshold=args.score_threshold,
-        reconnect_seconds=args.reconnect_seconds, summary_path=args.summary))
+        reconnect_seconds=args.reconnect_seconds, summary_path=args.summary,
+        track=args.track, similarity=args.track_similarity, tracks=args.tracks))
 
 
 def cmd_predict(args):
@@ -152,7 +153,8 @@ def cmd_predict(args):
     s = predict(args.model, args.source, args.output, backend=args.backend,
                 threads=args.threads, score_threshold=args.score_threshold,
                 annotations=args.annotations, overlays=not args.no_overlays,
-                max_frames=args.max_frames, exist_ok=args.exist_ok)
+                max_frames=args.max_frames, exist_ok=args.exist_ok, track=args.track,
+                similarity=args.track_similarity)
     return summary_line(s), INTERRUPTED if s["interrupted"] else 0
 
 

@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from .errors import check_range
+from .errors import UsageError, check_range
 from .files import check_writable, run_folder, write_json
 from .progress import progress
 from .runtime import ImageError, Segmenter, read_image
@@ -29,6 +29,7 @@ from .video import FrameSource, SourceError, video_writer
 
 log = logging.getLogger("ssd_isb.predict")
 RESULTS = "results.json"
+TRACKS = "tracks.jsonl"  # with --track; tracks_mot.txt beside it
 
 
 def _image_ids(annotations: Optional[str]) -> Dict[str, int]:
@@ -83,7 +84,8 @@ def overlay_name(name: str) -> str:
 def predict(model: Optional[str], source: str, output: str, backend: Optional[str] = None,
             threads: Optional[int] = None, score_threshold: float = 0.5,
             annotations: Optional[str] = None, overlays: bool = True,
-            max_frames: Optional[int] = None, exist_ok: bool = False) -> Dict:
+            max_frames: Optional[int] = None, exist_ok: bool = False, track: bool = False,
+            similarity: str = "box") -> Dict:
     """Segment ``source`` (an image, a folder of images or a video file) with ``model``.
 
     Args:
@@ -97,6 +99,10 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
         overlays: write an overlay image per image (or an annotated video).
         max_frames: stop a video after this many frames.
         exist_ok: write into ``output`` even if it holds an earlier run.
+        track: a video or a folder of frames (in name order) is one sequence: each person
+            keeps an ID (ByteTrack), each result carries its ``track_id``, and the tracks are
+            written per frame to ``tracks.jsonl`` and ``tracks_mot.txt``.
+        similarity: the tracker's "box" or "mask" similarity.
 
     Returns:
         Summary: ``images``, ``instances``, ``unreadable``, ``results`` (path),
@@ -111,12 +117,15 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
     check_range("--max-frames", max_frames, 1)
     if not os.path.exists(source):
         raise SourceError(f"{source}: no such image, folder or video")
+    if track and is_image_file(source):
+        raise UsageError(f"--track {source}: one image has no frames to track across (give "
+                         "a video or a folder of frames)")
     folder = run_folder(output, exist_ok)
     made = not os.path.exists(folder)
     output = check_writable(folder)
     try:
         return _predict(model, source, output, backend, threads, score_threshold, annotations,
-                        overlays, max_frames)
+                        overlays, max_frames, track, similarity)
     except BaseException:
         # A failed run leaves no empty folder behind (what it wrote, it keeps).
         if made and os.path.isdir(output) and not os.listdir(output):
@@ -125,8 +134,15 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
 
 
 def _predict(model, source, output, backend, threads, score_threshold, annotations, overlays,
-             max_frames) -> Dict:
+             max_frames, track=False, similarity="box") -> Dict:
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
+    tracking = None
+    if track:
+        from .tracking import tracker_for
+        from .tracking.output import TrackWriter
+
+        tracking = (tracker_for(score_threshold, similarity),
+                    TrackWriter(os.path.join(output, TRACKS)))
     known = _image_ids(annotations)
     results: List[Dict] = []
     written: List[str] = []
@@ -141,9 +157,12 @@ def _predict(model, source, output, backend, threads, score_threshold, annotatio
         ids = image_ids([os.path.basename(p) for p in paths], known)
         try:
             _predict_images(seg, paths, ids, output, results, written, unreadable, times,
-                            overlays)
+                            overlays, tracking)
         except KeyboardInterrupt:
             interrupted = True
+        finally:
+            if tracking:
+                tracking[1].close()
         count = len(times)
         if count == 0 and not interrupted:
             raise SourceError(f"{source}: none of its {len(paths)} images is readable")
@@ -151,10 +170,13 @@ def _predict(model, source, output, backend, threads, score_threshold, annotatio
     else:
         try:
             count, unreadable_frames = _predict_video(seg, source, output, results, written,
-                                                      times, overlays, max_frames)
+                                                      times, overlays, max_frames, tracking)
         except _VideoInterrupted as stop:
             interrupted = True
             count, unreadable_frames = stop.args
+        finally:
+            if tracking:
+                tracking[1].close()
         unreadable += [f"{source} frame"] * unreadable_frames
         if count == 0 and not interrupted:
             raise SourceError(f"{source}: no readable frame (not an image, folder or video)")
@@ -166,7 +188,27 @@ def _predict(model, source, output, backend, threads, score_threshold, annotatio
             "ms_per_image": round(float(np.median(times)), 2) if times else None,
             "backend": seg.backend.name, "model": os.path.abspath(seg.path),
             "unit": "frames" if video else "images", "output": output,
-            "interrupted": interrupted, "total": total}
+            "interrupted": interrupted, "total": total,
+            "tracks": tracking[1].path if tracking else None,
+            "track_ids": tracking[0]._next_id - 1 if tracking else None}
+
+
+def segment(seg: Segmenter, image: np.ndarray, tracking=None):
+    """One image or frame; with ``tracking`` (tracker, writer), tracked and written."""
+    if tracking is None:
+        return seg(image)
+    tracker, writer = tracking
+    result = seg.track(image, tracker)
+    writer.write(tracker.frame - 1, result)
+    return result
+
+
+def with_track_ids(entries: List[Dict], result) -> List[Dict]:
+    """Each COCO result entry with its person's ``track_id`` (when tracked)."""
+    if result.track_ids is not None:
+        for entry, tid in zip(entries, result.track_ids.tolist()):
+            entry["track_id"] = int(tid)
+    return entries
 
 
 class _VideoInterrupted(KeyboardInterrupt):
@@ -175,7 +217,7 @@ class _VideoInterrupted(KeyboardInterrupt):
 
 def _predict_images(seg: Segmenter, paths: List[str], ids: Dict[str, int], output: str,
                     results: List[Dict], written: List[str], unreadable: List[str],
-                    times: List[float], overlays: bool) -> None:
+                    times: List[float], overlays: bool, tracking=None) -> None:
     for path in progress(paths, desc="predict"):
         name = os.path.basename(path)
         try:
@@ -188,9 +230,10 @@ def _predict_images(seg: Segmenter, paths: List[str], ids: Dict[str, int], outpu
             continue
         warn_if_huge(image, path)
         t0 = time.perf_counter()
-        result = seg(image)
+        result = segment(seg, image, tracking)
         times.append((time.perf_counter() - t0) * 1e3)
-        results.extend(to_coco_results(result, ids[name], file_name=name))
+        results.extend(with_track_ids(to_coco_results(result, ids[name], file_name=name),
+                                      result))
         if overlays:
             out_path = os.path.join(output, overlay_name(name))
             cv2.imwrite(out_path, draw_segmentation(image, result))
@@ -199,7 +242,7 @@ def _predict_images(seg: Segmenter, paths: List[str], ids: Dict[str, int], outpu
 
 def _predict_video(seg: Segmenter, source: str, output: str, results: List[Dict],
                    written: List[str], times: List[float], overlays: bool,
-                   max_frames: Optional[int]):
+                   max_frames: Optional[int], tracking=None):
     name = os.path.basename(source)
     frames = FrameSource(source)
     writer = None
@@ -210,9 +253,9 @@ def _predict_video(seg: Segmenter, source: str, output: str, results: List[Dict]
                                                                    10**9) if total else None,
                                                desc=name, unit="frame")):
             t0 = time.perf_counter()
-            result = seg(frame)
+            result = segment(seg, frame, tracking)
             times.append((time.perf_counter() - t0) * 1e3)
-            for entry in to_coco_results(result, index, file_name=name):
+            for entry in with_track_ids(to_coco_results(result, index, file_name=name), result):
                 entry["frame"] = index
                 results.append(entry)
             count += 1
@@ -240,6 +283,8 @@ def summary_line(s: Dict) -> str:
     if s.get("interrupted"):
         of = f" of {s['total']}" if s.get("total") else ""
         skipped += f"; interrupted after {s['images']}{of} {s['unit']}"
+    if s.get("tracks"):
+        skipped += f"; {s['track_ids']} track IDs -> {s['tracks']}"
     return (f"{s['instances']} persons in {s['images']} {s['unit']}{skipped} "
             f"({s['ms_per_image']} ms each, {s['backend']}) -> {s['results']}"
             + (f" and {len(s['overlays'])} overlays" if s["overlays"] else ""))

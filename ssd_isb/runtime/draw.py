@@ -53,10 +53,13 @@ def label_places(boxes, labels: List[str], image_size) -> List[Optional[Tuple[in
 def draw_segmentation(image_bgr: np.ndarray, result: Segmentation, alpha: float = 0.5,
                       boxes: bool = True, scores: bool = True) -> np.ndarray:
     """Blend each instance's mask in its own colour, draw its box and a label that overlaps no
-    other label (see :func:`label_places`)."""
+    other label (see :func:`label_places`). A tracked result (``track_ids`` set) colours each
+    person by its ID, the same from frame to frame, and labels it ``#ID``."""
     out = image_bgr.copy()
+    ids = result.track_ids
+    colors = [instance_color(int(ids[i]) if ids is not None else i) for i in range(len(result))]
     for i in range(len(result)):
-        color = instance_color(i)
+        color = colors[i]
         mask = result.masks[i]
         if mask.any():
             out[mask] = (out[mask] * (1 - alpha) + np.array(color) * alpha).astype(np.uint8)
@@ -67,7 +70,10 @@ def draw_segmentation(image_bgr: np.ndarray, result: Segmentation, alpha: float 
             x0, y0, x1, y1 = (int(round(v)) for v in result.boxes[i])
             cv2.rectangle(out, (x0, y0), (x1, y1), color, 2, cv2.LINE_AA)
     if scores and len(result):
-        texts = [f"{name} {s:.2f}" for name, s in zip(result.labels, result.scores)]
+        if ids is not None:
+            texts = [f"#{int(t)} {s:.2f}" for t, s in zip(ids, result.scores)]
+        else:
+            texts = [f"{name} {s:.2f}" for name, s in zip(result.labels, result.scores)]
         for i, (text, place) in enumerate(zip(texts, label_places(result.boxes, texts,
                                                                   out.shape[:2]))):
             if place is None:
@@ -75,6 +81,6 @@ def draw_segmentation(image_bgr: np.ndarray, result: Segmentation, alpha: float 
             (tw, th), base = cv2.getTextSize(text, FONT, SCALE, THICKNESS)
             x, y = place
             cv2.rectangle(out, (x - 2, y - th - 2), (x + tw + 2, y + base), (0, 0, 0), -1)
-            cv2.putText(out, text, (x, y), FONT, SCALE, instance_color(i), THICKNESS,
+            cv2.putText(out, text, (x, y), FONT, SCALE, colors[i], THICKNESS,
                         cv2.LINE_AA)
     return out

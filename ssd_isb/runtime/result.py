@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -20,6 +20,8 @@ class Segmentation:
         has_mask: bool [K]; False where the model's branches gave this box no mask.
         image_size: (H, W) of the input image.
         class_names: names of the model's classes.
+        track_ids: int64 [K] identity of each person across frames, set by
+            :class:`ssd_isb.tracking.Tracker`; None for a single image.
     """
 
     boxes: np.ndarray
@@ -29,6 +31,7 @@ class Segmentation:
     has_mask: np.ndarray
     image_size: Tuple[int, int]
     class_names: List[str] = field(default_factory=lambda: ["person"])
+    track_ids: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])

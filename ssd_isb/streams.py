@@ -1,0 +1,216 @@
+"""Several video sources in one process: a capture thread per source, one model (TF-free).
+
+``ssd-isb demo --source 0 --source rtsp://... --source video.mp4``. Each source is read on
+its own thread: a live one (camera, URL) keeps only its newest frame, so a slow model never
+lags behind it (the frames it replaced are counted as dropped); a file waits for the model,
+so no frame of it is lost. The model takes the streams in turn (round robin): every shipped
+model is exported with batch 1, so there is no batch to share between sources; each stream
+keeps its own tracker, smoother, output files and FPS. A stream that dies reconnects for its
+bounded time (:class:`~ssd_isb.video.FrameSource`) and then ends alone; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Dict, List, Optional
+
+import cv2
+import numpy as np
+
+from .files import write_json
+from .runtime import Segmenter
+from .video import FrameSource, SourceError
+
+log = logging.getLogger("ssd_isb.streams")
+
+
+class StreamReader:
+    """One source read on its own thread into a one-frame slot.
+
+    Args:
+        index: the stream's number (its output files carry it).
+        source: camera index, file, URL or image folder.
+        ready: set whenever any reader has a new frame (the main loop waits on it).
+        reconnect_seconds: how long a dropped live source is retried.
+    """
+
+    def __init__(self, index: int, source, ready: threading.Event,
+                 reconnect_seconds: float = 20.0):
+        self.index = index
+        self.source = str(source)
+        self.frames = FrameSource(source, reconnect_seconds=reconnect_seconds)
+        self.live = self.frames.live
+        self.ready = ready
+        self.dropped = 0
+        self.error: Optional[str] = None
+        self._lock = threading.Condition()
+        self._frame: Optional[np.ndarray] = None
+        self._done = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"capture-{index}",
+                                        daemon=True)
+
+    def start(self) -> "StreamReader":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            for frame in self.frames:
+                with self._lock:
+                    if self.live:
+                        self.dropped += self._frame is not None  # the newest frame wins
+                    else:
+                        while self._frame is not None and not self._stop.is_set():
+                            self._lock.wait(0.1)
+                    if self._stop.is_set():
+                        break
+                    self._frame = frame
+                self.ready.set()
+        except Exception as err:  # a dead stream ends alone: said once, the others go on
+            self.error = f"{self.source}: {err}"
+            log.warning("%s", self.error)
+        finally:
+            with self._lock:
+                self._done = True
+                self._lock.notify_all()
+            self.ready.set()
+
+    def take(self) -> Optional[np.ndarray]:
+        """The waiting frame, or None (never blocks)."""
+        with self._lock:
+            frame, self._frame = self._frame, None
+            self._lock.notify_all()
+        return frame
+
+    @property
+    def ended(self) -> bool:
+        with self._lock:
+            return self._done and self._frame is None
+
+    @property
+    def ended_by(self) -> str:
+        if self.error:
+            return "error"
+        return self.frames.stats.ended_by or "source ended"
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+        self.frames.close()
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5)
+
+
+def run_streams(model: Optional[str], sources: List, output: Optional[str] = None,
+                display: bool = True, max_frames: Optional[int] = None,
+                backend: Optional[str] = None, threads: Optional[int] = None,
+                smooth: bool = False, score_threshold: float = 0.5,
+                reconnect_seconds: float = 20.0, summary_path: Optional[str] = None,
+                track: bool = False, similarity: str = "box",
+                tracks: Optional[str] = None) -> Dict:
+    """Run the demo on several sources at once (see the module docstring).
+
+    Arguments as :func:`ssd_isb.demo.run_demo`; ``output`` and ``tracks`` get the stream's
+    number before their extension (``out_0.mp4``, ``out_1.mp4``); ``max_frames`` is per
+    stream.
+
+    Returns:
+        ``streams``: one summary per source (``source``, ``frames``, ``dropped``,
+        ``unreadable``, ``reconnects``, ``ended_by``, ``fps`` = its frames over the run's
+        wall time, ``latency_ms_median`` and the rest of a single stream's summary), and
+        ``frames``, ``seconds``, ``fps_total`` (all streams' frames over the wall time),
+        ``ended_by``, ``backend``.
+    """
+    from .demo import WINDOW, FramePipeline, fps_text, stream_path
+
+    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
+    ready = threading.Event()
+    readers: List[StreamReader] = []
+    try:
+        for k, source in enumerate(sources):
+            readers.append(StreamReader(k, source, ready, reconnect_seconds))
+    except SourceError:
+        for r in readers:
+            r.close()
+        raise
+    n = len(readers)
+    pipes = [FramePipeline(seg, track=track, similarity=similarity, smooth=smooth,
+                           output=stream_path(output, k, n), tracks=stream_path(tracks, k, n))
+             for k in range(n)]
+    finished = [False] * n
+    ended_by = ""
+    start = time.perf_counter()
+    for r in readers:
+        r.start()
+    try:
+        while not all(finished):
+            ready.clear()
+            worked = False
+            for k, (reader, pipe) in enumerate(zip(readers, pipes)):
+                if finished[k]:
+                    continue
+                frame = reader.take()
+                if frame is None:
+                    if reader.ended:
+                        finished[k] = True
+                        log.info("stream %d (%s) ended: %s", k, reader.source,
+                                 reader.ended_by)
+                    continue
+                worked = True
+                out = pipe(frame)
+                fps_text(out, pipe.fps())
+                pipe.record(out, reader.frames.stats.fps)
+                if display:
+                    cv2.imshow(f"{WINDOW} {k}", out)
+                if max_frames and pipe.frames >= max_frames:
+                    finished[k] = True
+            if display and worked and (cv2.waitKey(1) & 0xFF) in (ord("q"), 27):
+                ended_by = "quit key"
+                break
+            if not worked:
+                ready.wait(0.05)
+    except KeyboardInterrupt:
+        ended_by = "interrupted"
+    finally:
+        for r in readers:
+            r.close()
+        for p in pipes:
+            p.close()
+        if display:
+            cv2.destroyAllWindows()
+    seconds = time.perf_counter() - start
+    streams = []
+    for reader, pipe in zip(readers, pipes):
+        stats = reader.frames.stats
+        done = max_frames and pipe.frames >= max_frames
+        streams.append({
+            "source": reader.source, "frames": pipe.frames,
+            "dropped": stats.dropped + reader.dropped, "unreadable": stats.unreadable,
+            "reconnects": stats.reconnects,
+            "ended_by": ("max frames" if done else ended_by or reader.ended_by),
+            "fps": round(pipe.frames / max(seconds, 1e-9), 2), **pipe.summary()})
+    total = sum(s["frames"] for s in streams)
+    summary = {"streams": streams, "frames": total, "seconds": round(seconds, 2),
+               "fps_total": round(total / max(seconds, 1e-9), 2),
+               "ended_by": ended_by or "all streams ended", "backend": seg.backend.name}
+    if summary_path:
+        write_json(summary_path, summary)
+    return summary
+
+
+def streams_lines(s: Dict) -> str:
+    """One line per stream, then the total."""
+    lines = []
+    for k, st in enumerate(s["streams"]):
+        tracked = f", {st['track_ids']} track IDs" if "track_ids" in st else ""
+        lines.append(f"[{k}] {st['source']}: {st['frames']} frames ({st['dropped']} dropped, "
+                     f"{st['unreadable']} unreadable, {st['reconnects']} reconnects; ended: "
+                     f"{st['ended_by']}); {st['fps']} FPS, {st['latency_ms_median']} ms per "
+                     f"frame{tracked}" + (f" -> {st['output']}" if st["output"] else ""))
+    lines.append(f"all {len(s['streams'])} streams: {s['frames']} frames in {s['seconds']} s, "
+                 f"{s['fps_total']} FPS total [{s['backend']}]")
+    return "\n".join(lines)
