@@ -139,3 +139,62 @@ def test_mask_smoothing_follows_instances():
     assert (MaskSmoother(alpha=1.0)(result(b)).masks[0] == b).all()
     with pytest.raises(ValueError):
         MaskSmoother(alpha=0)
+
+
+def test_headless_demo_tracks_and_writes_them(tmp_path):
+    """demo --track on the street video (the shipped TFLite model, no TensorFlow needed):
+    the summary counts the IDs and the tracker's time, the tracks file has every frame."""
+    from ssd_isb.demo import run_demo, summary_line
+
+    tracks = str(tmp_path / "t.jsonl")
+    s = run_demo(None, need(VIDEO), display=False, max_frames=40, track=True, tracks=tracks,
+                 smooth=True)
+    assert s["frames"] == 40 and s["track_ids"] >= 1 and s["track_ms_median"] >= 0
+    assert "track IDs" in summary_line(s) and s["tracks"] == tracks
+    import json
+
+    lines = [json.loads(x) for x in open(tracks)]
+    assert lines and {e["frame"] for e in lines} <= set(range(40))
+    with pytest.raises(Exception, match="--tracks needs --track"):
+        run_demo(None, VIDEO, display=False, tracks=tracks)
+    with pytest.raises(Exception, match="give a .jsonl file"):
+        run_demo(None, VIDEO, display=False, track=True, tracks=str(tmp_path / "t.txt"))
+
+
+def test_smoothing_by_track_id_survives_a_reorder_and_a_gap():
+    from ssd_isb.runtime.result import Segmentation
+
+    def result(masks, ids):
+        n = len(ids)
+        return Segmentation(np.tile(np.array([[10, 10, 40, 40]], np.float32), (n, 1)),
+                            np.full(n, 0.9, np.float32), np.ones(n, np.int32), np.stack(masks),
+                            np.ones(n, bool), (50, 50), track_ids=np.array(ids))
+
+    a = np.zeros((50, 50), bool)
+    a[10:40, 10:40] = True
+    other = np.zeros((50, 50), bool)
+    other[0:5, 0:5] = True
+    flicker = a.copy()
+    flicker[10:40, 35:40] = False
+    smoother = MaskSmoother(alpha=0.4)
+    smoother(result([a, other], [3, 7]))
+    smoother(result([other], [7]))                     # person 3 unseen for a frame
+    out = smoother(result([other, flicker], [7, 3]))   # back, in another row
+    assert out.masks[1][10:40, 35:40].all()            # smoothed with its own mask
+    assert out.masks[0].sum() == other.sum()
+
+
+def test_overlay_colour_follows_the_track_id():
+    from ssd_isb.runtime.draw import draw_segmentation, instance_color
+    from ssd_isb.runtime.result import Segmentation
+
+    mask = np.zeros((1, 60, 60), bool)
+    mask[0, 10:50, 10:50] = True
+    image = np.zeros((60, 60, 3), np.uint8)
+    r = Segmentation(np.array([[10, 10, 50, 50]], np.float32), np.array([0.9], np.float32),
+                     np.ones(1, np.int32), mask, np.ones(1, bool), (60, 60),
+                     track_ids=np.array([5]))
+    out = draw_segmentation(image, r, boxes=False, scores=False)
+    expected = (np.array(instance_color(5)) * 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(out[30, 30], expected)
+    assert not np.array_equal(instance_color(5), instance_color(0))

@@ -117,6 +117,47 @@ def test_predict_video_writes_annotated_video(tmp_path, capsys):
     cap.release()
 
 
+def test_predict_track_on_a_video_and_a_frame_folder(tmp_path, capsys):
+    """--track: every result carries its person's track_id, the tracks are written per frame
+    (tracks.jsonl, tracks_mot.txt), and the overlay labels people by ID; a folder of frames
+    is a sequence too, and one image is refused before any work."""
+    need(VIDEO)
+    out = tmp_path / "v"
+    assert main(["predict", "--source", VIDEO, "--output", str(out), "--max-frames", "20",
+                 "--track", "--no-overlays"]) == 0
+    said = capsys.readouterr().out
+    assert "track IDs ->" in said and "tracks.jsonl" in said
+    results = json.loads((out / "results.json").read_text())
+    lines = [json.loads(x) for x in open(out / "tracks.jsonl")]
+    assert results and all("track_id" in r for r in results)
+    assert sorted((r["frame"], r["track_id"]) for r in results) == \
+        sorted((e["frame"], e["track_id"]) for e in lines)
+    mot = open(out / "tracks_mot.txt").read().split()
+    assert len(mot) == len(lines) and mot[0].startswith("1,")
+    # the same people keep their IDs: most IDs live for many of the 20 frames
+    lives = {}
+    for e in lines:
+        lives[e["track_id"]] = lives.get(e["track_id"], 0) + 1
+    assert max(lives.values()) >= 15
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cap = cv2.VideoCapture(VIDEO)
+    for i in range(8):
+        cv2.imwrite(str(frames / f"{i:04d}.jpg"), cap.read()[1])
+    assert main(["predict", "--source", str(frames), "--output", str(tmp_path / "f"),
+                 "--track"]) == 0
+    capsys.readouterr()
+    lines = [json.loads(x) for x in open(tmp_path / "f" / "tracks.jsonl")]
+    assert {e["frame"] for e in lines} <= set(range(8)) and len({e["frame"] for e in lines}) > 4
+
+    one = os.path.join(DATA, "pennfudan", "Images", "FudanPed00001.jpg")
+    assert main(["predict", "--source", need(one), "--output", str(tmp_path / "o"),
+                 "--track"]) == 2
+    assert "one image has no frames to track" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
 def test_predict_errors(tmp_path, capsys):
     assert main(["predict", "--source", str(tmp_path / "none.jpg"), "--output",
                  str(tmp_path)]) == 2
