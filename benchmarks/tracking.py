@@ -140,8 +140,10 @@ def main(argv=None) -> int:
                 lines.append(f"| {name} | {sim} | {m['id_switches']} | {m['fragmentations']} "
                              f"| {m['held_share']:.3f} / {m['held_share_min']:.3f} | "
                              f"{m['matched']:.3f} | {m['tracks']} |")
-        lat = report["latency"]
-        lines += ["", f"Latency per frame (median of {args.repeats} repeats, min-max): "
+        lat, v = report["latency"], report["video"]
+        lines += ["", f"Street video ({v['frames']} frames, no ground truth): {v['track_ids']} "
+                  f"track IDs, each shown on {v['frames_per_id_median']:.0f} frames (median).",
+                  "", f"Latency per frame (median of {args.repeats} repeats, min-max): "
                   f"segment {lat['plain_ms']['median']} ms, segment + track "
                   f"{lat['track_ms']['median']} ms (ratio {lat['ratio']['median']}, "
                   f"{lat['ratio']['min']}-{lat['ratio']['max']}), tracker alone "
