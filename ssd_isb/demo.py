@@ -10,126 +10,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import cv2
-import numpy as np
 
-from .files import write_json
-from .runtime import Segmenter
-from .runtime.draw import draw_segmentation
-from .smoothing import MaskSmoother
-from .tracking import tracker_for
-from .tracking.output import TrackWriter
 from .errors import UsageError, check_range
-from .files import check_output_file, check_writable
+from .files import check_output_file, check_writable, write_json
+from .frame_pipeline import WINDOW, FramePipeline, fps_text, has_gui, stream_path  # noqa: F401
 from .progress import progress
-from .video import VIDEO_EXTENSIONS, FrameSource, SourceError, video_writer
+from .runtime import Segmenter
+from .video import VIDEO_EXTENSIONS, FrameSource, SourceError
 
 log = logging.getLogger("ssd_isb.demo")
-WINDOW = "ssd-isb"
-
-
-def has_gui() -> bool:
-    """Whether this OpenCV build can open windows (opencv-python-headless cannot)."""
-    info = cv2.getBuildInformation()
-    gui = info[info.find("GUI:"):].splitlines()[0] if "GUI:" in info else ""
-    return bool(gui) and "NONE" not in gui.upper()
-
-
-def fps_text(frame: np.ndarray, fps: float, paused: bool = False) -> None:
-    label = f"{fps:5.1f} FPS" + ("  [paused]" if paused else "")
-    cv2.putText(frame, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.65, (0, 0, 0), 4, cv2.LINE_AA)
-    cv2.putText(frame, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.65, (255, 255, 255), 1,
-                cv2.LINE_AA)
-
-
-def stream_path(path: Optional[str], index: int, count: int) -> Optional[str]:
-    """One output file per stream: ``path`` itself for one source, else ``name_<index>.ext``."""
-    if not path or count == 1:
-        return path
-    root, ext = os.path.splitext(path)
-    return f"{root}_{index}{ext}"
-
-
-class FramePipeline:
-    """What one stream does with each frame: segment (and track), smooth, draw, record.
-
-    Args:
-        seg: the shared :class:`Segmenter`.
-        track: give people IDs (one :class:`~ssd_isb.tracking.Tracker` per stream).
-        similarity: the tracker's "box" or "mask" similarity.
-        smooth: temporal mask smoothing (by track ID when tracking).
-        output: annotated video to record (.mp4/.avi), or None.
-        tracks: JSON-lines file of the tracks (and its ``_mot.txt``), or None.
-        fps: the source's frame rate, for the recording.
-    """
-
-    def __init__(self, seg: Segmenter, track: bool = False, similarity: str = "box",
-                 smooth: bool = False, output: Optional[str] = None,
-                 tracks: Optional[str] = None):
-        self.seg = seg
-        self.tracker = tracker_for(seg.score_threshold, similarity) if track else None
-        self.smoother = MaskSmoother() if smooth else None
-        self.output = output
-        self.tracks = tracks
-        self.writer = None
-        self.track_writer = TrackWriter(tracks) if tracks else None
-        self.loop_ms: List[float] = []
-        self.track_ms: List[float] = []
-        self.instances: List[int] = []
-        self.ids = set()
-        self.frames = 0
-
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """The annotated frame (the FPS line drawn on it)."""
-        start = time.perf_counter()
-        if self.tracker is not None:
-            result = self.seg.track(frame, self.tracker)
-            self.track_ms.append(self.seg.last_timings["track"])
-            self.ids.update(result.track_ids.tolist())
-        else:
-            result = self.seg(frame)
-        if self.smoother is not None:
-            result = self.smoother(result)
-        out = draw_segmentation(frame, result)
-        self.loop_ms.append((time.perf_counter() - start) * 1000.0)
-        self.instances.append(len(result))
-        if self.track_writer is not None:
-            self.track_writer.write(self.frames, result)
-        self.frames += 1
-        return out
-
-    def record(self, out: np.ndarray, fps: float) -> None:
-        if not self.output:
-            return
-        if self.writer is None:
-            self.writer = video_writer(self.output, fps, (out.shape[1], out.shape[0]))
-        self.writer.write(out)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
-        if self.track_writer is not None:
-            self.track_writer.close()
-
-    def fps(self) -> float:
-        """The live FPS figure: the last 30 frames' median loop time."""
-        return 1000.0 / np.median(self.loop_ms[-30:]) if self.loop_ms else 0.0
-
-    def summary(self) -> Dict:
-        lat = np.asarray(self.loop_ms) if self.loop_ms else np.array([np.nan])
-        out = {"fps_median": round(float(1000.0 / np.median(lat)), 2),
-               "fps_p95": round(float(1000.0 / np.percentile(lat, 95)), 2),
-               "latency_ms_median": round(float(np.median(lat)), 2),
-               "instances_per_frame": round(float(np.mean(self.instances))
-                                            if self.instances else 0.0, 2),
-               "output": self.output}
-        if self.tracker is not None:
-            out.update({"track_ids": len(self.ids),
-                        "track_ms_median": round(float(np.median(self.track_ms)), 3)
-                        if self.track_ms else None, "tracks": self.tracks})
-        return out
 
 
 def check_outputs(output: Optional[str], tracks: Optional[str], summary_path: Optional[str]):

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .files import write_json
+from .frame_pipeline import WINDOW, FramePipeline, fps_text, stream_path
 from .runtime import Segmenter
 from .video import FrameSource, SourceError
 
@@ -125,8 +126,6 @@ def run_streams(model: Optional[str], sources: List, output: Optional[str] = Non
         ``frames``, ``seconds``, ``fps_total`` (all streams' frames over the wall time),
         ``ended_by``, ``backend``.
     """
-    from .demo import WINDOW, FramePipeline, fps_text, stream_path
-
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
     ready = threading.Event()
     readers: List[StreamReader] = []

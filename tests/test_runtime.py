@@ -17,7 +17,8 @@ from ssd_isb.runtime import (BackendError, ImageError, Segmenter, infer_backend,
 def test_import_runtime_does_not_import_tensorflow():
     code = ("import sys, ssd_isb, ssd_isb.runtime, ssd_isb.config, ssd_isb.anchors, "
             "ssd_isb.branches, ssd_isb.encompassing, ssd_isb.shapes, ssd_isb.metadata, "
-            "ssd_isb.cli, ssd_isb.demo, ssd_isb.measure.benchmark, ssd_isb.video, "
+            "ssd_isb.cli, ssd_isb.demo, ssd_isb.streams, ssd_isb.frame_pipeline, ssd_isb.tracking, "
+            "ssd_isb.measure.benchmark, ssd_isb.video, "
             "ssd_isb.tensorrt, ssd_isb.export, ssd_isb.export.onnx_export, ssd_isb.zoo, "
             "ssd_isb.predict, ssd_isb.measure.comparison, ssd_isb.peers, "
             "ssd_isb.measure.memory, ssd_isb.runtime.tflite, ssd_isb.runtime.protocol\n"
