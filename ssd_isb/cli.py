@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--checkpoint-model", metavar="M.keras",
                    help="only write the workdir's last checkpoint as M.keras")
+    p.add_argument("--strategy", choices=["auto", "default", "mirrored", "multi-worker"],
+                   default="auto", help="tf.distribute strategy: auto = multi-worker when "
+                   "TF_CONFIG is set, else mirrored over several GPUs, else default; "
+                   "multi-worker takes the cluster from TF_CONFIG (README 'Training on "
+                   "several machines')")
 
     p = command("calibrate-boxes", commands.cmd_calibrate_boxes,
                 "remove a trained model's systematic box offset (box predictor biases, "

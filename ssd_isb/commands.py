@@ -8,9 +8,11 @@ TF-free. :mod:`ssd_isb.cli` parses the arguments and prints.
 from __future__ import annotations
 
 import json
+import logging
+import os
 
 from .config import load_config
-from .errors import UsageError
+from .errors import SSDISBError, UsageError
 
 INTERRUPTED = 130  # the shell's code for Ctrl-C
 
@@ -39,6 +41,15 @@ def cmd_train(args) -> str:
     from .training import train
     from .training.loop import check_init, checkpoint_to_model, resolve_config, summary_line
 
+    from .training.cluster import ClusterError, parse_tf_config, resolve_strategy
+
+    # Before TensorFlow starts: a bad TF_CONFIG is one line now, not a collective timeout later.
+    strategy = resolve_strategy(getattr(args, "strategy", None))
+    if strategy == "multi-worker" and not args.checkpoint_model:
+        cluster = parse_tf_config()
+        logging.getLogger("ssd_isb.train").info(
+            "worker %d of %d (%s); the chief is %s", cluster.index, cluster.size,
+            cluster.address, cluster.workers[0])
     if args.init and not args.resume:
         check_init(args.init)  # before TensorFlow starts
     cfg = resolve_config(args.config, args.init, args.workdir,
@@ -46,13 +57,41 @@ def cmd_train(args) -> str:
     if args.checkpoint_model:
         path = checkpoint_to_model(cfg, args.workdir, args.checkpoint_model)
         return f"last checkpoint of {args.workdir} -> {path}"
+    if cfg.train.phases and strategy == "multi-worker":
+        raise ClusterError("train.phases with --strategy multi-worker: run each phase's "
+                           "config on the cluster in turn")
     if cfg.train.phases:  # a recipe: every phase not yet done (resumes by itself)
         from .training.recipe import recipe_line, run_recipe
 
         return recipe_line(run_recipe(cfg, args.workdir, args.init,
                                       verbose=0 if args.quiet else 1, steps=args.steps))
-    return summary_line(train(cfg, args.workdir, init=args.init, resume=args.resume,
-                              verbose=0 if args.quiet else 1, steps=args.steps), cfg)
+    run = lambda: summary_line(train(cfg, args.workdir, init=args.init,  # noqa: E731
+                                     resume=args.resume, verbose=0 if args.quiet else 1,
+                                     steps=args.steps, strategy=strategy), cfg)
+    return _multi_worker_exit(run) if strategy == "multi-worker" else run()
+
+
+def _multi_worker_exit(run):
+    """Run a multi-worker training and end the process with its result.
+
+    TensorFlow's collective and coordination threads keep a worker process alive after its
+    training ends, and forever after a peer is lost; a cluster scheduler waiting for the
+    exit code would never restart it. So the worker prints its line and leaves.
+    """
+    import sys
+
+    try:
+        text, code = run(), 0
+    except BaseException as err:  # noqa: BLE001 - any failure ends this worker
+        first = (str(err).strip().splitlines() or [repr(err)])[0]
+        lost = "UNAVAILABLE" in str(err).upper() or "DEADLINE" in str(err).upper()
+        text = ("ssd-isb train: error: " + ("a worker was lost; restart every worker with "
+                "--resume (" if lost else "") + first[:300] + (")" if lost else ""))
+        code = 2 if isinstance(err, SSDISBError) else 1
+    print(text, file=sys.stderr if code else sys.stdout)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def cmd_calibrate_boxes(args) -> str:

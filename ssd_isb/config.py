@@ -212,6 +212,12 @@ class TrainConfig:
     # type on the training images (ssd_isb.training.box_calibration): the zoo detector's box
     # regression was learned at 300x300 and is off by a constant at 320. False: thesis.
     calibrate_box_encoding: bool = False
+    # Mixed float16 compute (GPUs with tensor cores); the SSD heads' and branches' outputs stay
+    # float32 and the loss is scaled against float16 underflow. Off on CPUs: slower there.
+    mixed_precision: bool = False
+    # Multi-worker training: seconds a collective waits for a lost worker before the run
+    # fails (restart every worker with --resume). 0: wait forever.
+    worker_timeout_seconds: int = 300
     # A recipe: the phases run in order, each from the last one's model (``ssd-isb train``
     # runs them all; a killed run resumes at the phase it was in). Empty: one run.
     phases: List[PhaseConfig] = field(default_factory=list)
@@ -474,6 +480,8 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"train.{name}: must be >= 1")
     if t.learning_rate <= 0:
         raise ConfigError("train.learning_rate: must be positive")
+    if t.worker_timeout_seconds < 0:
+        raise ConfigError("train.worker_timeout_seconds: must be >= 0 (0: wait forever)")
     d = cfg.data
     for side in ("train", "val"):
         for i, spec in enumerate(getattr(d, side)):

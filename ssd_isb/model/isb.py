@@ -58,7 +58,8 @@ class ISBBranch(keras.layers.Layer):
         self.skip = [layers.Conv2D(upsample_depth, 1, name=f"skip_{s}",
                                    **({"kernel_initializer": "zeros"} if s == "4" else {}))
                      for s in ("16", "8", "4")[:self.steps]]
-        self.score = layers.Conv2D(num_classes, 1, name="score")
+        # float32 under a mixed-precision policy too: the mask logits the loss compares.
+        self.score = layers.Conv2D(num_classes, 1, name="score", dtype="float32")
 
     def build(self, input_shape):
         shapes = list(input_shape)

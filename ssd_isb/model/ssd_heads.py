@@ -35,13 +35,20 @@ def extra_feature_maps(c32, depth_multiplier: float) -> List:
 
 def box_predictors(feature_maps: Sequence, anchors_per_layer: Sequence[int],
                    num_classes: int) -> Tuple:
-    """Per-anchor box encodings [B, A, 4] and class logits [B, A, num_classes + 1]."""
+    """Per-anchor box encodings [B, A, 4] and class logits [B, A, num_classes + 1].
+
+    The predictors and what follows them are float32 even under a mixed-precision policy
+    (``train.mixed_precision``): logits and box codes in float16 lose the small differences
+    the losses and the NMS rank by."""
     boxes, classes = [], []
+    f32 = {"dtype": "float32"}
     for k, (fmap, n) in enumerate(zip(feature_maps, anchors_per_layer)):
-        b = layers.Conv2D(n * 4, 1, name=f"BoxPredictor_{k}_BoxEncodingPredictor")(fmap)
-        c = layers.Conv2D(n * (num_classes + 1), 1, name=f"BoxPredictor_{k}_ClassPredictor")(fmap)
-        boxes.append(layers.Reshape((-1, 4), name=f"BoxPredictor_{k}_boxes")(b))
-        classes.append(layers.Reshape((-1, num_classes + 1), name=f"BoxPredictor_{k}_classes")(c))
-    box_encodings = layers.Concatenate(axis=1, name="box_encodings")(boxes)
-    class_logits = layers.Concatenate(axis=1, name="class_logits")(classes)
+        b = layers.Conv2D(n * 4, 1, name=f"BoxPredictor_{k}_BoxEncodingPredictor", **f32)(fmap)
+        c = layers.Conv2D(n * (num_classes + 1), 1, name=f"BoxPredictor_{k}_ClassPredictor",
+                          **f32)(fmap)
+        boxes.append(layers.Reshape((-1, 4), name=f"BoxPredictor_{k}_boxes", **f32)(b))
+        classes.append(layers.Reshape((-1, num_classes + 1), name=f"BoxPredictor_{k}_classes",
+                                      **f32)(c))
+    box_encodings = layers.Concatenate(axis=1, name="box_encodings", **f32)(boxes)
+    class_logits = layers.Concatenate(axis=1, name="class_logits", **f32)(classes)
     return box_encodings, class_logits

@@ -9,9 +9,11 @@ optimizer state after any kill.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import shutil
 import time
 from typing import Dict, List, Optional
 
@@ -57,6 +59,56 @@ def choose_strategy(devices: Optional[List[str]] = None):
     return tf.distribute.get_strategy()
 
 
+def make_strategy(kind: str = "auto", devices: Optional[List[str]] = None,
+                  timeout_seconds: int = 0):
+    """The ``tf.distribute`` strategy for ``--strategy`` (see :mod:`.cluster`).
+
+    Args:
+        kind: "auto" (several GPUs: mirrored, else default), "default", "mirrored" or
+            "multi-worker" (the cluster from ``TF_CONFIG``).
+        devices: MirroredStrategy's devices (default: every GPU).
+        timeout_seconds: multi-worker: how long a collective waits for a lost worker
+            (0: forever).
+    """
+    import tensorflow as tf
+
+    if kind == "multi-worker":
+        # Created before any other TensorFlow op: the collectives are configured at startup.
+        options = tf.distribute.experimental.CommunicationOptions(
+            timeout_seconds=float(timeout_seconds) if timeout_seconds else None)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy(devices)
+    if kind == "default":
+        return tf.distribute.get_strategy()
+    return choose_strategy(devices)
+
+
+class _StreamPositions:
+    """A worker's data-stream position at each checkpointed epoch, on the shared workdir.
+
+    The chief stores its own position in the checkpoint; the other workers' files let each
+    resume where its own shard stopped (a worker that died before writing the last epoch's
+    entry resumes at the nominal position: the same images, unless some were unreadable).
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def read(self) -> Dict[str, int]:
+        if not os.path.exists(self.path):
+            return {}
+        with open(self.path, encoding="utf-8") as fh:
+            return json.load(fh)
+
+    def write(self, epoch: int, position: int) -> None:
+        from .callbacks import write_json_atomic
+
+        data = self.read()
+        data[str(epoch)] = int(position)
+        write_json_atomic(self.path, data)
+
+
 def freeze(model, cfg: Config) -> Dict[str, int]:
     """Apply the config's freezing; return how many layers each rule froze."""
     from keras import layers as kl
@@ -81,17 +133,21 @@ def freeze(model, cfg: Config) -> Dict[str, int]:
 
 def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = False,
           devices: Optional[List[str]] = None, verbose: int = 1,
-          steps: Optional[int] = None) -> Dict:
+          steps: Optional[int] = None, strategy: str = "auto") -> Dict:
     """Train a config; see the module docstring.
 
     Args:
         cfg: experiment config (``data`` must name training data).
-        workdir: checkpoints, TensorBoard logs, the final ``model.keras``.
+        workdir: checkpoints, TensorBoard logs, the final ``model.keras``. With
+            ``strategy="multi-worker"`` every worker is given the same workdir on a shared
+            filesystem: the chief writes there, the others to ``workdir/.worker_<k>`` (removed
+            at the end), and a restart reads the chief's checkpoint.
         init: detector weights from ``ssd-isb import-weights`` (ignored when resuming).
         resume: continue from ``workdir``'s last checkpoint.
         devices: devices for MirroredStrategy (default: all GPUs when more than one).
         verbose: Keras progress bar (1) or quiet (0).
         steps: override ``train.steps``.
+        strategy: "auto", "default", "mirrored" or "multi-worker" (:mod:`.cluster`).
 
     Returns:
         Summary dict (steps, epochs, losses, times, data report), also written to
@@ -108,77 +164,128 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
         NonFiniteGuard,
         read_checkpoint_state,
     )
+    from .cluster import parse_tf_config
 
     t = cfg.train
     total_steps = int(steps or t.steps)
+    cluster = parse_tf_config(check_port=False) if strategy == "multi-worker" else None
+    rank, workers = (cluster.index, cluster.size) if cluster else (0, 1)
+    if cluster and t.calibrate_box_encoding:
+        raise TrainingError("train.calibrate_box_encoding is one process' pass over the data: "
+                            "train with it off, then run ssd-isb calibrate-boxes on model.keras")
     ckpt_dir = os.path.join(workdir, "checkpoints")
+    # What this process writes: the chief's files in workdir, the others' in a temporary dir.
+    own = workdir if rank == 0 else os.path.join(workdir, f".worker_{rank}")
     check_writable(workdir)  # a file, or a read-only place, fails before any work
+    os.makedirs(own, exist_ok=True)
     state = read_checkpoint_state(ckpt_dir) if resume else None
     if resume and state is None:
         raise TrainingError(f"{workdir}: --resume given but there is no complete checkpoint")
     if not resume and read_checkpoint_state(ckpt_dir) is not None:
         raise TrainingError(f"{workdir}: already holds a checkpoint; pass --resume to continue "
                             f"or use a new --workdir")
-    with open(os.path.join(workdir, "config.yaml"), "w", encoding="utf-8") as fh:
+    dist = make_strategy(strategy, devices, t.worker_timeout_seconds)
+    with open(os.path.join(own, "config.yaml"), "w", encoding="utf-8") as fh:
         yaml.safe_dump(cfg.to_dict(), fh, sort_keys=False)
 
     val_records, val_report = load_datasets(cfg, "val") if cfg.data.val else ([], None)
     train_records, train_report = load_datasets(cfg, "train")
     train_records = dedupe(train_records, exclude=val_records)
     val_records = dedupe(val_records)
+    if workers > 1:
+        # Each worker reads its own slice of the images: none decodes every one.
+        train_records = train_records[rank::workers]
+        val_records = val_records[rank::workers]
     if not train_records:
         raise TrainingError("no training images: check data.train in the config")
     log.info("train: %s", train_report.line())
 
-    keras.utils.set_random_seed(t.seed)  # branch initialization is reproducible
-    strategy = choose_strategy(devices)
-    replicas = strategy.num_replicas_in_sync
+    replicas = dist.num_replicas_in_sync
     if t.batch_size % replicas:
         raise TrainingError(f"train.batch_size {t.batch_size} does not split over {replicas} "
                             f"devices")
     acc = t.gradient_accumulation_steps
-    in_step = acc if replicas > 1 else 1  # see SSDISBTrainer: optimizer accumulation or not
-    with strategy.scope():
-        model, trainer, frozen = _build_trainer(cfg, replicas, in_step,
-                                                None if resume else init)
-        initial_epoch = 0
-        if state is not None:
-            trainer.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
-            initial_epoch = int(state["epoch"])
+    # See SSDISBTrainer: optimizer-side accumulation cannot all-reduce under a strategy.
+    in_step = acc if replicas > 1 or cluster else 1
+    log.info("global batch %d images per update = train.batch_size %d x %d accumulated "
+             "(%d replica(s) on %d worker(s), %d images per replica per update)",
+             t.batch_size * acc, t.batch_size, acc, replicas, workers,
+             t.batch_size * acc // replicas)
+    policy = keras.mixed_precision.dtype_policy()
+    if t.mixed_precision:
+        keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(t.seed)  # branch initialization is reproducible
+        with dist.scope():
+            model, trainer, frozen = _build_trainer(cfg, replicas, in_step,
+                                                    None if resume else init)
+            initial_epoch = 0
+            if state is not None:
+                trainer.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
+                initial_epoch = int(state["epoch"])
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)
 
     # A Keras step is one micro-batch (optimizer accumulation) or a whole update (in-step).
     keras_batch = t.batch_size * in_step
+    worker_batch = keras_batch // workers  # what this worker's pipeline yields per step
     micro_per_epoch = t.checkpoint_every * acc // in_step
     epochs = math.ceil(total_steps / t.checkpoint_every)
-    stream = ExampleStream(train_records, cfg, training=True, seed=t.seed)
-    start = int(state.get("stream_position", initial_epoch * micro_per_epoch * keras_batch)
-                ) if state else 0
-    dataset = make_dataset(stream, keras_batch, start=start)
+    stream = ExampleStream(train_records, cfg, training=True, seed=t.seed + rank)
+    positions = _StreamPositions(os.path.join(ckpt_dir, f"stream_{rank}.json"))
+    start = 0
+    if state is not None:
+        nominal = initial_epoch * micro_per_epoch * worker_batch
+        start = int(state.get("stream_position", nominal)) if rank == 0 else \
+            int(positions.read().get(str(initial_epoch), nominal))
     val_data = val_steps = None
     if val_records:
         val_stream = ExampleStream(val_records, cfg, training=False, seed=t.seed)
-        val_steps = len(val_records) // keras_batch
+        val_steps = len(val_records) // worker_batch
+        if workers > 1:  # every worker runs the same number of validation steps
+            val_steps = (len(val_records) - workers + 1) // worker_batch
         if t.validation_batches:
             val_steps = min(val_steps, t.validation_batches)
         if val_steps < 1:
             raise TrainingError(f"{len(val_records)} validation images make no full batch of "
-                                f"{keras_batch}")
-        val_data = make_dataset(val_stream, keras_batch, take_batches=val_steps)
+                                f"{worker_batch}")
+    if cluster is None:
+        dataset = make_dataset(stream, keras_batch, start=start)
+        if val_records:
+            val_data = make_dataset(val_stream, keras_batch, take_batches=val_steps)
+    else:
+        # One pipeline per worker, batched per replica (its GPUs draw from it in turn).
+        def shard(s, take=None, begin=0):
+            return lambda ctx: make_dataset(s, ctx.get_per_replica_batch_size(keras_batch),
+                                            start=begin, take_batches=take)
+
+        dataset = dist.distribute_datasets_from_function(shard(stream, begin=start))
+        if val_records:
+            per_replica_steps = val_steps * (replicas // workers)
+            val_data = dist.distribute_datasets_from_function(shard(val_stream,
+                                                                    per_replica_steps))
 
     def batch_ids(index: int) -> List[str]:
-        chunk = stream.yielded[index * keras_batch:(index + 1) * keras_batch]
+        chunk = stream.yielded[index * worker_batch:(index + 1) * worker_batch]
         return stream.image_ids(chunk)
+
+    def stream_state(epoch: int) -> Dict:
+        position = stream.position_after((epoch - initial_epoch) * micro_per_epoch
+                                         * worker_batch)
+        if rank:
+            positions.write(epoch, position)
+        return {"stream_position": position}
 
     guard = NonFiniteGuard(batch_ids)
     callbacks = [guard,
                  AtomicCheckpoint(
-                     ckpt_dir, {"config": cfg.name, "batch_size": t.batch_size,
-                                "micro_batches_per_epoch": micro_per_epoch},
-                     extra_state=lambda epoch: {"stream_position": stream.position_after(
-                         (epoch - initial_epoch) * micro_per_epoch * keras_batch)}),
-                 keras.callbacks.TensorBoard(os.path.join(workdir, "logs"),
+                     os.path.join(own, "checkpoints"),
+                     {"config": cfg.name, "batch_size": t.batch_size,
+                      "micro_batches_per_epoch": micro_per_epoch, "workers": workers},
+                     extra_state=stream_state),
+                 keras.callbacks.TensorBoard(os.path.join(own, "logs"),
                                              update_freq=t.log_every)]
-    if val_records:
+    if val_records and rank == 0:
         callbacks.append(MaskImages(os.path.join(workdir, "logs"),
                                     _overlay_fn(model, cfg), _sample_images(val_records, 3)))
     started = time.time()
@@ -195,7 +302,7 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
         from .box_calibration import calibrate_box_encoding
 
         calibration = calibrate_box_encoding(model, cfg, train_records)
-    model_path = save_model(model.inference_model, os.path.join(workdir, "model.keras"), cfg,
+    model_path = save_model(model.inference_model, os.path.join(own, "model.keras"), cfg,
                             params=model.count_params())
     done_epochs = len(history.history.get("loss", []))
     summary = {"steps": int(trainer.optimizer.iterations.numpy()), "epochs_run": done_epochs,
@@ -204,10 +311,25 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
             "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
             "train_images": len(train_records), "val_images": len(val_records),
             "skipped_images": stream.skipped, "frozen": frozen, "model": model_path,
-            "replicas": replicas, "box_calibration": calibration}
-    write_json(os.path.join(workdir, "summary.json"), summary)
+            "replicas": replicas, "workers": workers, "worker_index": rank,
+            "global_batch": t.batch_size * acc, "box_calibration": calibration}
+    if workers > 1:
+        summary["weights_fingerprint"] = weights_fingerprint(trainer)
+    write_json(os.path.join(own, "summary.json"), summary)
+    if rank:
+        shutil.rmtree(own, ignore_errors=True)  # TensorFlow's rule: only the chief's stays
+        summary["model"] = os.path.join(workdir, "model.keras")
     return summary
 
+
+def weights_fingerprint(trainer) -> str:
+    """A short hash of every trainable weight and the step: equal on workers in sync."""
+    import hashlib
+
+    h = hashlib.sha256(str(int(trainer.optimizer.iterations.numpy())).encode())
+    for v in trainer.net.trainable_variables:
+        h.update(np.ascontiguousarray(v.numpy()).tobytes())
+    return h.hexdigest()[:16]
 
 
 def _build_trainer(cfg: Config, replicas: int = 1, in_step: int = 1,
@@ -233,6 +355,9 @@ def _build_trainer(cfg: Config, replicas: int = 1, in_step: int = 1,
     optimizer = keras.optimizers.RMSprop(
         schedule, rho=0.9, momentum=0.9, epsilon=1.0,
         gradient_accumulation_steps=acc if acc > 1 and in_step == 1 else None)
+    if t.mixed_precision:
+        # float16 gradients underflow without it; it skips the updates that overflow.
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     trainer.compile(optimizer=optimizer)
     optimizer.build(trainer.net.trainable_variables)
     return model, trainer, frozen
@@ -388,7 +513,10 @@ def summary_line(summary: Dict, cfg: Config) -> str:
                        if k in ("loss", "mask_loss", "val_loss", "val_mask_loss"))
     return (f"trained to step {summary['steps']} in {summary['seconds']:.0f} s "
             f"({summary['seconds_per_epoch']:.1f} s per {cfg.train.checkpoint_every}-step "
-            f"epoch); {losses}; model -> {summary['model']}")
+            f"epoch); {losses}; model -> {summary['model']}"
+            + (f" (worker {summary['worker_index']} of {summary['workers']}, global batch "
+               f"{summary['global_batch']}, weights {summary['weights_fingerprint']})"
+               if summary.get("workers", 1) > 1 else ""))
 
 
 def _sample_images(records: List[ImageRecord], n: int) -> List[np.ndarray]:

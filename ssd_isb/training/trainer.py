@@ -35,7 +35,9 @@ class SSDISBTrainer(keras.Model):
         # MirroredStrategy rejects; with several replicas each step instead takes
         # ``in_step_accumulation`` micro-batches and averages their gradients.
         self.in_step_accumulation = int(in_step_accumulation)
+        self.mixed_precision = bool(cfg.train.mixed_precision)
         t = cfg.train
+        self.replica_batch = int(batch_size) * self.in_step_accumulation
         self.net = model.training_model(batch_size, cfg.data.max_boxes,
                                         boxes_per_branch=cfg.isb.boxes_per_branch * batch_size)
         self.specs = branch_specs(cfg.isb)
@@ -45,6 +47,12 @@ class SSDISBTrainer(keras.Model):
             anchor_layers(cfg.model.anchors, cfg.model.input_size) >= t.all_negatives_from_layer)
         self.weights_ = (t.box_loss_weight, t.class_loss_weight, t.mask_loss_weight)
         self.built = True  # every variable lives in the already-built functional net
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Every variable exists already (the built functional net and optimizer). Under a
+        # strategy Keras would build again from the first batch reduced across replicas,
+        # which MultiWorkerMirroredStrategy cannot do for a dict of features.
+        return
 
     @property
     def metrics(self):
@@ -76,7 +84,7 @@ class SSDISBTrainer(keras.Model):
                 "mask_loss": masks["mask"], "positives": det["positives"]}
 
     def train_step(self, data):
-        x, y = data
+        x, y = _static_batch(data, self.replica_batch)
         variables = self.net.trainable_variables
         # Gradients are summed over replicas: scale the per-replica loss.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -87,23 +95,30 @@ class SSDISBTrainer(keras.Model):
             with tf.GradientTape() as tape:
                 part = self.compute_losses(cx, cy, training=True)
                 scaled = part["loss"] / (replicas * n)
+                if self.mixed_precision:
+                    scaled = self.optimizer.scale_loss(scaled)
             g = tape.gradient(scaled, variables)
             grads = g if grads is None else [a if b is None else (b if a is None else a + b)
                                              for a, b in zip(grads, g)]
             parts.append(part)
         losses = {k: tf.add_n([p[k] for p in parts]) / len(parts) for k in parts[0]}
         finite = tf.math.is_finite(losses["loss"])
-        for g in grads:
-            if g is not None:
-                finite = finite & tf.reduce_all(tf.math.is_finite(g))
-        grads = [None if g is None else tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+        if not self.mixed_precision:
+            # With loss scaling an overflowing gradient is expected now and then: the
+            # LossScaleOptimizer skips that update and lowers the scale; only a non-finite
+            # loss is a fault.
+            for g in grads:
+                if g is not None:
+                    finite = finite & tf.reduce_all(tf.math.is_finite(g))
+            grads = [None if g is None else tf.where(finite, g, tf.zeros_like(g))
+                     for g in grads]
         self.optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables)
                                         if g is not None])
         losses["nonfinite"] = 1.0 - tf.cast(finite, tf.float32)
         return self._update(losses, finite)
 
     def test_step(self, data):
-        x, y = data
+        x, y = _static_batch(data, self.replica_batch)
         n = self.in_step_accumulation
         if n > 1:
             parts = [self.compute_losses(cx, cy, training=False)
@@ -121,7 +136,18 @@ class SSDISBTrainer(keras.Model):
             if name != "nonfinite":  # keep the running means readable after a bad batch
                 value = tf.where(finite, value, tf.zeros_like(value))
             tracker.update_state(value)
-        return {name: t.result() for name, t in self.trackers.items()}
+        results = {name: t.result() for name, t in self.trackers.items()}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras averages multi-worker step results along axis 0, which a scalar lacks.
+            results = {name: tf.reshape(v, [1]) for name, v in results.items()}
+        return results
+
+
+def _static_batch(data, size: int):
+    """The batch axis made static: a multi-worker pipeline's per-replica batches arrive with
+    an unknown one, and the crop layers need it."""
+    return tuple({k: tf.ensure_shape(v, [size] + list(v.shape[1:])) for k, v in part.items()}
+                 for part in data)
 
 
 def _split(tensors: Dict, n: int):
