@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 
 from .config import load_config
 from .errors import SSDISBError, UsageError
@@ -84,7 +85,9 @@ def _multi_worker_exit(run):
         text, code = run(), 0
     except BaseException as err:  # noqa: BLE001 - any failure ends this worker
         first = (str(err).strip().splitlines() or [repr(err)])[0]
-        lost = "UNAVAILABLE" in str(err).upper() or "DEADLINE" in str(err).upper()
+        first = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", first)  # TF's op prefix
+        lost = any(w in str(err).lower() for w in ("unavailable", "deadline", "collective ops is "
+                                                   "aborted", "failed to connect"))
         text = ("ssd-isb train: error: " + ("a worker was lost; restart every worker with "
                 "--resume (" if lost else "") + first[:300] + (")" if lost else ""))
         code = 2 if isinstance(err, SSDISBError) else 1

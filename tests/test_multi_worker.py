@@ -103,6 +103,7 @@ def test_a_killed_worker_resumes_with_the_other_from_the_last_checkpoint(
     outs = _finish(procs, timeout=300)
     assert outs[1][0] == -signal.SIGKILL, outs[1][1][-2000:]
     assert outs[0][0] != 0, outs[0][1][-2000:]
+    assert "a worker was lost; restart every worker with --resume" in outs[0][1]
     assert not (workdir / "model.keras").exists()
     state = json.loads(state_file.read_text())
     assert 1 <= state["epoch"] < 4 and state["step"] == state["epoch"]

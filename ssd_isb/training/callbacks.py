@@ -91,6 +91,21 @@ class NonFiniteGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds of each epoch (its updates and checkpoint; validation included)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: List[float] = []
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
 class MaskImages(keras.callbacks.Callback):
     """Write overlays of the current model's masks on fixed validation images to TensorBoard."""
 

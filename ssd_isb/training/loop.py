@@ -160,6 +160,7 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
     from .callbacks import (
         CKPT_WEIGHTS,
         AtomicCheckpoint,
+        EpochTimer,
         MaskImages,
         NonFiniteGuard,
         read_checkpoint_state,
@@ -277,7 +278,8 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
         return {"stream_position": position}
 
     guard = NonFiniteGuard(batch_ids)
-    callbacks = [guard,
+    timer = EpochTimer()
+    callbacks = [guard, timer,
                  AtomicCheckpoint(
                      os.path.join(own, "checkpoints"),
                      {"config": cfg.name, "batch_size": t.batch_size,
@@ -308,6 +310,7 @@ def train(cfg: Config, workdir: str, init: Optional[str] = None, resume: bool = 
     summary = {"steps": int(trainer.optimizer.iterations.numpy()), "epochs_run": done_epochs,
             "initial_epoch": initial_epoch, "seconds": elapsed,
             "seconds_per_epoch": elapsed / max(done_epochs, 1),
+            "epoch_seconds": [round(x, 2) for x in timer.seconds],
             "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
             "train_images": len(train_records), "val_images": len(val_records),
             "skipped_images": stream.skipped, "frozen": frozen, "model": model_path,
