@@ -57,8 +57,9 @@ def crop_windows(feature, windows, batch_index, out_shape: Sequence[int], level:
     # The sample positions are the runtime's (numpy two-stage crops): one recipe for both.
     ylo, yhi, fy = resize_samples(y0, wh, ty, xp=ops)
     xlo, xhi, fx = resize_samples(x0, ww, tx, xp=ops)
-    fy = fy[:, :, None, None]
-    fx = fx[:, None, :, None]
+    # The weights in the feature's dtype (float16 under mixed precision).
+    fy = tf.cast(fy[:, :, None, None], feature.dtype)
+    fx = tf.cast(fx[:, None, :, None], feature.dtype)
     top = ((1.0 - fx) * tf.gather(flat, _flat_index(batch_index, ylo, xlo, height, width))
            + fx * tf.gather(flat, _flat_index(batch_index, ylo, xhi, height, width)))
     bottom = ((1.0 - fx) * tf.gather(flat, _flat_index(batch_index, yhi, xlo, height, width))
