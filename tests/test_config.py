@@ -19,7 +19,7 @@ THESIS = {
 EXPECTED = {"single_branch", "single_shape", "single_shape_plus", "multi_shape", "sb_mn075",
             "sb_fcn16", "ms_mn075", "ms_fcn16", "ms_new_shapes", "ms_small_shapes",
             "embedded_single_branch", "embedded_multi_shape", "ssd_isb_multi_shape",
-            "ssd_isb_single_branch"}
+            "ssd_isb_single_branch", "coco_person_multiworker"}
 RELEASE_STEPS = {"finetune_masks_multi_shape", "finetune_masks_single_branch",
                  "finetune_masks_stride4_multi_shape", "finetune_masks_stride4_single_branch",
                  "finetune_masks_fcn4_multi_shape", "finetune_detector_multi_shape",
@@ -43,7 +43,7 @@ def test_release_steps_load_from_docs(name):
 def test_config_loads(path):
     cfg = load_config(path)
     assert cfg.name == os.path.splitext(os.path.basename(path))[0]
-    if cfg.name.startswith(("embedded", "finetune", "ssd_isb")):
+    if cfg.name.startswith(("embedded", "finetune", "ssd_isb", "coco_person")):
         assert cfg.model.input_size == (320, 320) and cfg.model.depth_multiplier == 0.75
     else:
         assert cfg.model.input_size == (640, 640) and cfg.model.grid == (20, 20)
