@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-overlays", type=int, default=4, help="overlays of each kind")
     p.add_argument("--compare", nargs="+", metavar="REPORT", help="print reports as a table")
     p.add_argument("--iou-type", choices=["segm", "bbox"], default="segm", help="for --compare")
+    p.add_argument("--task", choices=["instance", "semantic"], default="instance",
+                   help="semantic: person IoU / mIoU of a semantic model's map, or of an "
+                        "instance model's masks merged")
+    p.add_argument("--peer", choices=["selfie"], help="semantic: score MediaPipe selfie "
+                   "segmentation instead of a model (needs the [teacher] extra)")
 
     p = command("export", commands.cmd_export, "TFLite (fp32/fp16/int8), ONNX or SavedModel + sidecar")
     p.add_argument("--config", help="YAML config (default: the .keras model's own)")
@@ -191,6 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconnect-seconds", type=float, default=20.0,
                    help="how long a dropped live stream is retried")
     p.add_argument("--summary", help="write the run summary JSON here")
+    p.add_argument("--blur-background", action="store_true",
+                   help="blur what is not person (a semantic --model, or the instance masks' "
+                        "union)")
+    p.add_argument("--replace-background", metavar="IMAGE",
+                   help="replace what is not person with this image")
 
     p = command("predict", commands.cmd_predict, "segment images, a folder or a video (overlays and a "
                 "COCO results.json)")
@@ -202,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     _track_options(p, demo=False)
     p.add_argument("--exist-ok", action="store_true",
                    help="write into --output even if it holds a run (default: next free name)")
+    p.add_argument("--task", choices=["instance", "semantic"], default="instance",
+                   help="semantic: one person mask per image (a semantic --model, or the "
+                        "instance masks' union)")
 
     p = command("models", commands.cmd_models, "the models shipped with the package")
     p.add_argument("--json", action="store_true", help="machine-readable list")

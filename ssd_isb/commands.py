@@ -38,7 +38,39 @@ def cmd_import_weights(args) -> str:
     return f"imported {r['layers']} layers, {r['params']:,} parameters -> {r['output']}"
 
 
+def _semantic_config(args):
+    """The run's config when it is a semantic one (TF-free peek), else None."""
+    import os
+
+    from .config import load_config
+
+    path = args.config or (os.path.join(args.workdir, "config.yaml") if args.resume else None)
+    if not path or not os.path.exists(path) and not args.config:
+        return None
+    cfg = load_config(path)
+    return cfg if cfg.model.task == "semantic" else None
+
+
 def cmd_train(args) -> str:
+    semantic = _semantic_config(args)
+    if semantic is not None:
+        if args.checkpoint_model or getattr(args, "strategy", None) not in (None, "auto",
+                                                                            "default"):
+            from .errors import UsageError
+
+            raise UsageError("a semantic config trains in one process (no --strategy or "
+                             "--checkpoint-model)")
+        if args.init and not os.path.isfile(args.init):
+            from .errors import UsageError
+
+            raise UsageError(f"--init {args.init}: no such file")
+        from .training.semantic import train_semantic
+
+        s = train_semantic(semantic, args.workdir, init=args.init, resume=args.resume,
+                           steps=args.steps, verbose=0 if args.quiet else 1)
+        iou = s["person_iou_train"][-1] if s["person_iou_train"] else float("nan")
+        return (f"trained semantic {semantic.name} to step {s['steps']} in {s['seconds']:.0f} s "
+                f"(loss {s['loss'][-1]:.4f}, training person IoU {iou:.3f}) -> {s['model']}")
     from .training import train
     from .training.loop import check_init, checkpoint_to_model, resolve_config, summary_line
 
@@ -147,6 +179,8 @@ def cmd_evaluate(args) -> str:
     missing = [f"--{k}" for k in ("annotations", "images") if not getattr(args, k)]
     if missing:
         raise UsageError(f"{', '.join(missing)} required (or --compare)")
+    if args.task == "semantic" or args.peer:
+        return _evaluate_semantic(args)
     from .evaluation.evaluate import evaluate
 
     report = evaluate(args.model, args.annotations, args.images, args.backend,
@@ -155,6 +189,27 @@ def cmd_evaluate(args) -> str:
                       num_overlays=args.num_overlays, output=args.output,
                       crowd_nesting=args.crowd_nesting)
     return "\n".join(report_lines(report, args.output))
+
+
+def _evaluate_semantic(args) -> str:
+    from .evaluation.semantic import evaluate_person_maps, report_line
+
+    if args.box_masks or args.plots:
+        raise UsageError("--box-masks and --plots are instance-task options")
+    if args.peer:
+        if args.model:
+            raise UsageError("--peer selfie runs MediaPipe's own model; leave out --model")
+        from .peers.selfie import SelfieSegmentation
+
+        seg, name = SelfieSegmentation(threads=args.threads), "mediapipe-selfie-segmentation"
+    else:
+        from .runtime.semantic import person_segmenter
+
+        seg = person_segmenter(args.model, args.backend, args.threads)
+        name = args.model or getattr(getattr(seg, "inner", seg), "path", "default")
+    report = evaluate_person_maps(seg, args.annotations, args.images, name,
+                                  args.max_images, args.split, args.holdout_every, args.output)
+    return report_line(report) + (f"\nreport -> {args.output}" if args.output else "")
 
 
 def cmd_export(args) -> str:
@@ -186,10 +241,22 @@ def cmd_demo(args) -> str:
         max_frames=args.max_frames, backend=args.backend, threads=args.threads,
         smooth=args.smooth, score_threshold=args.score_threshold,
         reconnect_seconds=args.reconnect_seconds, summary_path=args.summary,
-        track=args.track, similarity=args.track_similarity, tracks=args.tracks))
+        track=args.track, similarity=args.track_similarity, tracks=args.tracks,
+        blur_background=args.blur_background, replace_background=args.replace_background))
 
 
 def cmd_predict(args):
+    if args.task == "semantic":
+        if args.track or args.annotations or args.max_frames:
+            raise UsageError("--track, --annotations and --max-frames are instance-task "
+                             "options")
+        from .semantic_predict import predict_semantic
+        from .semantic_predict import summary_line as semantic_line
+
+        return semantic_line(predict_semantic(
+            args.model, args.source, args.output, args.backend, args.threads,
+            overlays=not args.no_overlays, exist_ok=args.exist_ok,
+            score_threshold=args.score_threshold))
     from .predict import predict, summary_line
 
     s = predict(args.model, args.source, args.output, backend=args.backend,

@@ -51,6 +51,9 @@ class ModelConfig:
     score_converter: Literal["softmax", "sigmoid"] = "softmax"
     box_scale_factors: List[float] = field(default_factory=lambda: [10.0, 10.0, 5.0, 5.0])
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
+    # "instance": SSD + ISB (chapter 3). "semantic": the encoder and a person/background decoder
+    # of chapter 4 (the ``semantic`` section); the SSD, ``isb`` and ``postprocess`` are unused.
+    task: Literal["instance", "semantic"] = "instance"
 
     @property
     def num_classes(self) -> int:
@@ -81,6 +84,11 @@ class ISBConfig:
     upsample_depth: int = 32
     boxes_per_branch: int = 30
     mask_size: Optional[int] = None  # side of the per-detection mask output; None: native max
+    # Where the training crops come from (thesis 3.1.4). "boxes": the ground-truth boxes (and
+    # the predicted ones at run time). "anchors": the encompassing window of each ground-truth
+    # box's best-matching default anchor instead; the thesis reports it did not converge.
+    # An experiment, not a default.
+    crop_source: Literal["boxes", "anchors"] = "boxes"
 
     @property
     def stride(self) -> int:
@@ -128,6 +136,29 @@ def fcn_skip_steps(fcn: int) -> int:
     if steps is None:
         raise ConfigError(f"isb.fcn: {fcn} is not 4, 8, 16 or 32")
     return steps
+
+
+@dataclass
+class SemanticConfig:
+    """Person/background segmentation with a low-cost encoder (thesis chapter 4).
+
+    ``method: fcn`` with ``stride`` 32/16/8 is FCN-32/16/8 (0, 1, 2 skip steps, each a 1x1 score
+    of the finer map added to a 2x transposed-conv upsampling); ``method: atrous`` with
+    ``stride`` 16/8 runs MobileNet's last strided blocks at stride 1 with dilated depthwise
+    convs (DeepLab). Both end in softmax over (background, person) and bilinear upsampling to
+    the input size. Stride 32 is the same "base" network for both methods.
+    """
+
+    method: Literal["fcn", "atrous"] = "fcn"
+    stride: Literal[8, 16, 32] = 32
+    # Atrous rate of the last depthwise conv (Conv2d_13): a wider field of view at no cost.
+    last_rate: int = 1
+    # "zoo": the encoder starts from the imported COCO detector's MobileNet-v1 (``--init``
+    # weights or ``zoo_weights``); "scratch": He-initialized (no ImageNet weights reachable).
+    encoder: Literal["zoo", "scratch"] = "zoo"
+    zoo_weights: str = "{pretrained}/ssd_mobilenet_v1_0.75_coco_quant/detect.tflite"
+    # Runtime: a pixel is person where its probability exceeds this. Travels in the sidecar.
+    threshold: float = 0.5
 
 
 @dataclass
@@ -306,6 +337,7 @@ class Config:
     description: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     isb: ISBConfig = field(default_factory=ISBConfig)
+    semantic: SemanticConfig = field(default_factory=SemanticConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -415,25 +447,8 @@ def _fmt(shape: Shape) -> str:
     return f"{shape[0]}x{shape[1]}"
 
 
-def validate(cfg: Config) -> Config:
-    """Check the values that types alone cannot; raise :class:`ConfigError` naming the key."""
-    m, isb, pp = cfg.model, cfg.isb, cfg.postprocess
-    for i, side in enumerate(m.input_size):
-        if side % 32:
-            raise ConfigError(
-                f"model.input_size: {side} is not a multiple of 32 (the stride-32 map must not be "
-                f"padded; try {max(32, round(side / 32) * 32)})")
-    if m.depth_multiplier <= 0 or m.depth_multiplier > 2:
-        raise ConfigError(f"model.depth_multiplier: {m.depth_multiplier} is outside (0, 2]")
-    if not m.class_names:
-        raise ConfigError("model.class_names: at least one class is needed")
-    if len(m.box_scale_factors) != 4:
-        raise ConfigError("model.box_scale_factors: expected 4 numbers (y, x, h, w)")
-    a = m.anchors
-    if a.num_layers != 6:
-        raise ConfigError("model.anchors.num_layers: the SSD MobileNet-v1 head has 6 layers")
-    if not 0 < a.min_scale < a.max_scale:
-        raise ConfigError("model.anchors.min_scale: must be positive and below max_scale")
+def _validate_isb(cfg: Config) -> None:
+    m, isb = cfg.model, cfg.isb
     gh, gw = m.grid
     if not isb.shapes:
         raise ConfigError("isb.shapes: at least one branch shape is needed")
@@ -463,6 +478,45 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"isb.{name}: must be >= 1")
     if isb.mask_size is not None and not 4 <= isb.mask_size <= 256:
         raise ConfigError("isb.mask_size: must be between 4 and 256")
+
+
+def _validate_semantic(cfg: Config) -> None:
+    sem = cfg.semantic
+    if sem.method == "atrous" and sem.stride == 32:
+        raise ConfigError("semantic.stride: 32 is the base network; use method: fcn (atrous "
+                          "means output stride 16 or 8)")
+    if not 1 <= sem.last_rate <= 8:
+        raise ConfigError("semantic.last_rate: the last layer's atrous rate must be 1-8")
+    if not 0.0 < sem.threshold < 1.0:
+        raise ConfigError("semantic.threshold: a probability in (0, 1)")
+    if cfg.model.class_names != ["person"]:
+        raise ConfigError("model.class_names: the semantic task is person vs background "
+                          "([person])")
+
+
+def validate(cfg: Config) -> Config:
+    """Check the values that types alone cannot; raise :class:`ConfigError` naming the key."""
+    m, isb, pp = cfg.model, cfg.isb, cfg.postprocess
+    for i, side in enumerate(m.input_size):
+        if side % 32:
+            raise ConfigError(
+                f"model.input_size: {side} is not a multiple of 32 (the stride-32 map must not be "
+                f"padded; try {max(32, round(side / 32) * 32)})")
+    if m.depth_multiplier <= 0 or m.depth_multiplier > 2:
+        raise ConfigError(f"model.depth_multiplier: {m.depth_multiplier} is outside (0, 2]")
+    if not m.class_names:
+        raise ConfigError("model.class_names: at least one class is needed")
+    if len(m.box_scale_factors) != 4:
+        raise ConfigError("model.box_scale_factors: expected 4 numbers (y, x, h, w)")
+    a = m.anchors
+    if a.num_layers != 6:
+        raise ConfigError("model.anchors.num_layers: the SSD MobileNet-v1 head has 6 layers")
+    if not 0 < a.min_scale < a.max_scale:
+        raise ConfigError("model.anchors.min_scale: must be positive and below max_scale")
+    if m.task == "semantic":
+        _validate_semantic(cfg)  # the branches are not built: their defaults need not fit
+    else:
+        _validate_isb(cfg)
     if pp.max_detections < 1:
         raise ConfigError("postprocess.max_detections: must be >= 1")
     if pp.pre_nms_top_k < pp.max_detections:
@@ -618,11 +672,18 @@ def data_root() -> str:
                           os.path.join(os.path.dirname(here), "shared", "data"))
 
 
+def pretrained_root() -> str:
+    """``$SSD_ISB_PRETRAINED``, else ``pretrained`` beside the data root (``../shared``)."""
+    return os.environ.get("SSD_ISB_PRETRAINED",
+                          os.path.join(os.path.dirname(data_root()), "pretrained"))
+
+
 def resolve_data_path(path: Optional[str]) -> Optional[str]:
-    """Expand the ``{data}`` placeholder of a dataset path."""
+    """Expand the ``{data}`` (and ``{pretrained}``) placeholders of a path."""
     if path is None:
         return None
-    return os.path.normpath(path.replace("{data}", data_root()))
+    return os.path.normpath(path.replace("{data}", data_root())
+                            .replace("{pretrained}", pretrained_root()))
 
 
 def resolve_config_path(path: str | os.PathLike) -> str:

@@ -44,13 +44,18 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
              threads: Optional[int] = None, smooth: bool = False, score_threshold: float = 0.5,
              reconnect_seconds: float = 20.0, snapshot_dir: str = ".",
              summary_path: Optional[str] = None, track: bool = False,
-             similarity: str = "box", tracks: Optional[str] = None) -> Dict:
+             similarity: str = "box", tracks: Optional[str] = None,
+             blur_background: bool = False,
+             replace_background: Optional[str] = None) -> Dict:
     """Run the demo loop until the source ends, ``max_frames`` or a quit key.
 
     ``model`` None is the shipped default; ``summary_path`` also writes the summary as JSON.
     ``source`` may be a list: several sources run in one process
     (:func:`ssd_isb.streams.run_streams`). ``track`` gives each person an ID kept from frame
     to frame (ByteTrack), and ``tracks`` writes them per frame (JSON lines + MOT ``.txt``).
+    ``blur_background`` / ``replace_background`` (an image file) show the frame with what is
+    not person blurred or replaced: from a semantic model's map, or from the union of an
+    instance model's masks (the shipped default when ``model`` is None).
 
     Returns:
         Summary: ``frames``, ``dropped``, ``unreadable``, ``reconnects``, ``ended_by``,
@@ -64,10 +69,23 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
     if tracks and not track:
         raise UsageError("--tracks needs --track")
     check_outputs(output, tracks, summary_path)
+    effect = None
+    if blur_background or replace_background:
+        from .background import BackgroundEffect
+
+        if blur_background and replace_background:
+            raise UsageError("--blur-background and --replace-background: choose one")
+        if track or smooth:
+            raise UsageError("--track and --smooth draw instances; a background effect shows "
+                             "the person map instead")
+        effect = BackgroundEffect("replace" if replace_background else "blur",
+                                  replace_background)
     if display and not has_gui():
         raise UsageError("this OpenCV has no window support (opencv-python-headless): use "
                          "--no-display, or pip install opencv-python")
     sources = list(source) if isinstance(source, (list, tuple)) else [source]
+    if len(sources) > 1 and effect is not None:
+        raise UsageError("background effects run on one --source")
     if len(sources) > 1:
         from .streams import run_streams
 
@@ -76,10 +94,16 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
                            smooth=smooth, score_threshold=score_threshold,
                            reconnect_seconds=reconnect_seconds, summary_path=summary_path,
                            track=track, similarity=similarity, tracks=tracks)
-    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
+    if effect is not None:
+        from .runtime.semantic import person_segmenter
+
+        seg = person_segmenter(model, backend, threads, score_threshold)
+    else:
+        seg = Segmenter(model, backend=backend, threads=threads,
+                        score_threshold=score_threshold)
     frames = FrameSource(sources[0], reconnect_seconds=reconnect_seconds)
     pipe = FramePipeline(seg, track=track, similarity=similarity, smooth=smooth,
-                         output=output, tracks=tracks)
+                         output=output, tracks=tracks, background=effect)
     paused, last = False, None
     ended_by = ""
     # Headless runs show a progress bar (on a terminal); a window is its own progress.
@@ -126,8 +150,11 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
         "frames": pipe.frames, "dropped": frames.stats.dropped,
         "unreadable": frames.stats.unreadable, "reconnects": frames.stats.reconnects,
         "ended_by": ended_by or frames.stats.ended_by or "source ended",
-        **pipe.summary(), "backend": seg.backend.name,
+        **pipe.summary(), "backend": seg.name,
     }
+    if effect is not None:
+        summary["background"] = effect.mode
+        summary["person_source"] = type(seg).__name__
     if summary_path:
         write_json(summary_path, summary)
     return summary

@@ -55,13 +55,16 @@ class FramePipeline:
         smooth: temporal mask smoothing (by track ID when tracking).
         output: annotated video to record (.mp4/.avi), or None.
         tracks: JSON-lines file of the tracks (and its ``_mot.txt``), or None.
-        fps: the source's frame rate, for the recording.
+        background: a :class:`~ssd_isb.background.BackgroundEffect`; ``seg`` is then a person
+            map source (:func:`ssd_isb.runtime.semantic.person_segmenter`) and the frame shows
+            the effect instead of the instance overlay.
     """
 
     def __init__(self, seg: Segmenter, track: bool = False, similarity: str = "box",
                  smooth: bool = False, output: Optional[str] = None,
-                 tracks: Optional[str] = None):
+                 tracks: Optional[str] = None, background=None):
         self.seg = seg
+        self.background = background
         self.tracker = tracker_for(seg.score_threshold, similarity) if track else None
         self.smoother = MaskSmoother() if smooth else None
         self.output = output
@@ -77,6 +80,13 @@ class FramePipeline:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         """The annotated frame (the FPS line drawn on it)."""
         start = time.perf_counter()
+        if self.background is not None:
+            person = self.seg(frame)
+            out = self.background(frame, person)
+            self.loop_ms.append((time.perf_counter() - start) * 1000.0)
+            self.instances.append(int(person.mask.any()))
+            self.frames += 1
+            return out
         if self.tracker is not None:
             result = self.seg.track(frame, self.tracker)
             self.track_ms.append(self.seg.last_timings["track"])

@@ -15,6 +15,7 @@ from .errors import SSDISBError
 
 FORMAT_VERSION = 2  # 2: the two-stage graph (graph, branches, skip_steps, grid, stage_files)
 OUTPUT_NAMES = ("boxes", "scores", "classes", "count", "masks", "mask_windows")
+SEMANTIC_OUTPUT_NAMES = ("probability",)  # [1, H, W] person probability at the input size
 
 
 class MetadataError(SSDISBError, ValueError):
@@ -51,11 +52,32 @@ class ModelMetadata:
     grid: Optional[List[int]] = None  # the stride-32 grid (rows, cols)
     stage_files: Optional[Dict[str, str]] = None  # stages in other files (TensorRT engines)
     format_version: int = FORMAT_VERSION
+    # "instance" (boxes + masks) or "semantic" (a person probability map, ``probability``)
+    task: str = "instance"
+    semantic_threshold: float = 0.5  # semantic: a pixel is person above this probability
+
+    @property
+    def output_names(self):
+        """The heads a single-graph model of this task must have."""
+        return SEMANTIC_OUTPUT_NAMES if self.task == "semantic" else OUTPUT_NAMES
 
     @classmethod
     def from_config(cls, cfg, **overrides) -> "ModelMetadata":
         """Metadata of a model built from a :class:`~ssd_isb.config.Config`."""
         from .branches import branch_specs, native_mask_size
+
+        if cfg.model.task == "semantic":
+            sem = cfg.semantic
+            values = dict(name=cfg.name, variant=f"{sem.method}{sem.stride}",
+                          input_size=list(cfg.model.input_size),
+                          class_names=list(cfg.model.class_names),
+                          mask_size=int(cfg.model.input_size[0]), max_detections=0,
+                          config=cfg.to_dict(), graph="single", task="semantic",
+                          semantic_threshold=sem.threshold,
+                          outputs={n: n for n in SEMANTIC_OUTPUT_NAMES})
+            values.update(overrides)
+            values["graph"] = "single"
+            return cls(**values)
 
         overrides.setdefault("mask_size", native_mask_size(cfg.isb))
         values = dict(name=cfg.name, variant=cfg.isb.variant,

@@ -194,7 +194,8 @@ DEFAULT_LABEL_MAP = ["???", "person"]  # enough for the person-only default
 
 
 def import_into_detector(detector, source: Dict[str, LayerWeights],
-                         class_ids: Sequence[int] = (1,), source_name: str = "source") -> dict:
+                         class_ids: Sequence[int] = (1,), source_name: str = "source",
+                         only_prefix: Optional[str] = None) -> dict:
     """Copy weights into the Keras detector, every weighted layer must be covered.
 
     Args:
@@ -202,6 +203,8 @@ def import_into_detector(detector, source: Dict[str, LayerWeights],
         source: from :func:`read_zoo_tflite` / :func:`read_tf_checkpoint`.
         class_ids: source class columns to keep after background (person = 1).
         source_name: file name for error messages.
+        only_prefix: import only the layers whose names start with this (``Conv2d_``: the
+            MobileNet-v1 encoder of another model, e.g. a semantic one); others are left alone.
 
     Returns:
         Report with the layers imported and parameters written.
@@ -216,6 +219,8 @@ def import_into_detector(detector, source: Dict[str, LayerWeights],
         name = layer.name
         if name.endswith("_BatchNorm"):
             continue  # written with its conv
+        if only_prefix is not None and not name.startswith(only_prefix):
+            continue
         if name not in source:
             raise WeightImportError(f"{source_name}: no weights for layer {name}")
         lw = source[name]

@@ -21,7 +21,10 @@ def test_import_runtime_does_not_import_tensorflow():
             "ssd_isb.measure.benchmark, ssd_isb.video, "
             "ssd_isb.tensorrt, ssd_isb.export, ssd_isb.export.onnx_export, ssd_isb.zoo, "
             "ssd_isb.predict, ssd_isb.measure.comparison, ssd_isb.peers, "
-            "ssd_isb.measure.memory, ssd_isb.runtime.tflite, ssd_isb.runtime.protocol\n"
+            "ssd_isb.measure.memory, ssd_isb.runtime.tflite, ssd_isb.runtime.protocol, "
+            "ssd_isb.runtime.semantic, ssd_isb.runtime.person_map, ssd_isb.background, "
+            "ssd_isb.semantic_predict, ssd_isb.peers.selfie, ssd_isb.evaluation.semantic, "
+            "ssd_isb.export.semantic\n"
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
             "assert not bad, bad\n")
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..anchors import generate_anchors
 from ..config import Config, mask_target_stride
-from ..runtime.boxes import center_to_corners, pixels_to_normalized
+from ..runtime.boxes import center_to_corners, iou_matrix, pixels_to_normalized
 from ..runtime.image_io import read_image
 from .augment import InstancePool, Sample, augment, masks_to_boxes, resize
 from .coco import ImageRecord
@@ -31,6 +31,15 @@ def jitter_boxes(boxes: np.ndarray, amount: float, rng: np.random.Generator) -> 
     hi = np.clip(np.maximum(moved[:, :2], moved[:, 2:]), 0.0, 1.0)
     hi = np.maximum(hi, np.minimum(lo + 1e-3, 1.0))
     return np.concatenate([lo, hi], axis=1).astype(np.float32)
+
+
+def anchor_boxes(boxes: np.ndarray, anchor_corners: np.ndarray) -> np.ndarray:
+    """Each normalized yxyx box replaced by its best-IoU default anchor (clipped to the image):
+    the crop source of ``isb.crop_source: anchors`` (thesis 3.1.4)."""
+    if not len(boxes):
+        return boxes
+    best = iou_matrix(boxes, anchor_corners).argmax(1)
+    return np.clip(anchor_corners[best], 0.0, 1.0).astype(np.float32)
 
 
 class ExampleMaker:
@@ -103,8 +112,11 @@ class ExampleMaker:
                                       self.cfg.model.box_scale_factors)
         g = d.max_boxes
         gt_boxes = np.zeros((g, 4), np.float32)
-        gt_boxes[:len(norm)] = jitter_boxes(norm, d.augment.window_jitter, rng) \
-            if rng is not None and d.augment.window_jitter > 0 else norm
+        if self.cfg.isb.crop_source == "anchors":  # crops at the matched default anchors
+            gt_boxes[:len(norm)] = anchor_boxes(norm, self.anchor_corners)
+        else:
+            gt_boxes[:len(norm)] = jitter_boxes(norm, d.augment.window_jitter, rng) \
+                if rng is not None and d.augment.window_jitter > 0 else norm
         gt_valid = np.zeros(g, np.float32)
         gt_valid[:len(norm)] = 1
         stride = mask_target_stride(self.cfg.train, self.cfg.isb)

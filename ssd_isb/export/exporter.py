@@ -96,6 +96,14 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
     elif cfg is None:
         raise ExportError(f"{weights}: detector weights need --config (a .keras model carries "
                           f"its own)")
+    if cfg.model.task == "semantic":
+        from .semantic import export_semantic
+
+        fmt, quantization = ExportFormat(fmt), Quantization(quantization)
+        if fmt != ExportFormat.TFLITE and quantization != Quantization.NONE:
+            raise ExportError(f"--quantize {quantization.value} is for TFLite")
+        return export_semantic(cfg, weights, fmt, quantization, output, calibration,
+                               calibration_images, integer_io, check_images if check else 0)
     if graph not in GRAPHS:
         raise ExportError(f"--graph {graph}: expected one of {', '.join(GRAPHS)}")
     if graph == "single" and max_detections:
@@ -234,7 +242,11 @@ def report_lines(report: Dict) -> list:
              f"{report['sidecar']}",
              "seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in report["seconds"].items())]
     a = report.get("agreement")
-    if a:
+    if a and report.get("task") == "semantic":
+        lines.append(f"agreement with Keras on {a['images']} real images: person-mask IoU "
+                     f"{a['mask_iou']:.3f}, mean |probability diff| "
+                     f"{a['mean_abs_probability']:.4f}")
+    elif a:
         lines.append(f"agreement with Keras on {a['images']} real images: "
                      f"{100 * a['matched']:.1f}% of {a['reference_detections']} detections "
                      f"matched, box IoU {a['box_iou']:.3f}, mask IoU {a['mask_iou']:.3f}, "

@@ -42,20 +42,39 @@ def conv_bn_relu6(x, conv: layers.Layer):
     return layers.ReLU(6.0, name=f"{conv.name}_relu6")(x)
 
 
-def mobilenet_v1(x, depth_multiplier: float = 1.0) -> Dict[str, keras.KerasTensor]:
+def mobilenet_v1(x, depth_multiplier: float = 1.0, output_stride: int = 32,
+                 last_rate: int = 1) -> Dict[str, keras.KerasTensor]:
     """Apply MobileNet-v1 up to Conv2d_13_pointwise.
 
     Args:
         x: normalized image tensor [B, H, W, 3] in [-1, 1].
         depth_multiplier: 1.0, 0.75, 0.5, ...
+        output_stride: 32 (the classifier), or 16 / 8 (DeepLab): once the stride reaches it,
+            later strided depthwise convs run at stride 1 and every later depthwise conv is
+            dilated by the stride it skipped, so the weights and field of view are unchanged.
+        last_rate: extra atrous rate of the last depthwise conv (Conv2d_13), thesis 4.2.
 
     Returns:
         Endpoints by TF OD API name; the ISB uses ``Conv2d_5_pointwise`` (stride 8),
         ``Conv2d_11_pointwise`` (stride 16) and ``Conv2d_13_pointwise`` (stride 32).
     """
+    if output_stride not in (8, 16, 32):
+        raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
     endpoints = {}
+    current, rate = 1, 1
     for i, (kind, stride, depth) in enumerate(CONV_DEFS):
         d = scaled_depth(depth, depth_multiplier)
+        layer_rate = 1
+        if kind == "ds":
+            if current * stride > output_stride:  # atrous: keep the resolution
+                layer_rate, rate, stride = rate, rate * stride, 1
+            else:
+                current *= stride
+                layer_rate = rate
+            if i == len(CONV_DEFS) - 1:
+                layer_rate *= last_rate
+        else:
+            current *= stride
         if kind == "conv":
             name = f"Conv2d_{i}"
             x = conv_bn_relu6(x, layers.Conv2D(d, 3, strides=stride, padding="same",
@@ -65,7 +84,7 @@ def mobilenet_v1(x, depth_multiplier: float = 1.0) -> Dict[str, keras.KerasTenso
             continue
         name = f"Conv2d_{i}_depthwise"
         x = conv_bn_relu6(x, layers.DepthwiseConv2D(3, strides=stride, padding="same",
-                                                    use_bias=False,
+                                                    dilation_rate=layer_rate, use_bias=False,
                                                     depthwise_initializer=DEPTHWISE_INIT, name=name))
         endpoints[name] = x
         name = f"Conv2d_{i}_pointwise"

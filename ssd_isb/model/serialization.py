@@ -27,6 +27,6 @@ def save_model(model: keras.Model, path: str, cfg: Config, **metadata) -> str:
 
 def load_model(path: str) -> keras.Model:
     """Load a ``.keras`` SSD-ISB model with ``safe_mode`` on (no arbitrary code)."""
-    from . import builder, isb, mask_head, postprocess  # noqa: F401  (register layers)
+    from . import builder, isb, mask_head, postprocess, semantic  # noqa: F401  (register layers)
 
     return keras.saving.load_model(path, safe_mode=True, compile=False)

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ...errors import SSDISBError
-from ...metadata import OUTPUT_NAMES, ModelMetadata, read_sidecar
+from ...metadata import ModelMetadata, read_sidecar
 
 
 class BackendError(SSDISBError, RuntimeError):
@@ -62,7 +62,7 @@ class Backend(abc.ABC):
 
     def check_outputs(self, outputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """Raise if an output head is missing (e.g. a model exported without masks)."""
-        missing = [n for n in OUTPUT_NAMES if n not in outputs]
+        missing = [n for n in self.meta.output_names if n not in outputs]
         if missing:
             raise BackendError(f"{self.path}: model lacks output(s) {', '.join(missing)}")
         return outputs
