@@ -19,7 +19,9 @@ THESIS = {
 EXPECTED = {"single_branch", "single_shape", "single_shape_plus", "multi_shape", "sb_mn075",
             "sb_fcn16", "ms_mn075", "ms_fcn16", "ms_new_shapes", "ms_small_shapes",
             "embedded_single_branch", "embedded_multi_shape", "ssd_isb_multi_shape",
-            "ssd_isb_single_branch", "coco_person_multiworker"}
+            "ssd_isb_single_branch", "coco_person_multiworker", "semantic_fcn32",
+            "semantic_fcn16", "semantic_fcn8", "semantic_os16", "semantic_os8",
+            "semantic_fcn16_mn050_scratch"}
 RELEASE_STEPS = {"finetune_masks_multi_shape", "finetune_masks_single_branch",
                  "finetune_masks_stride4_multi_shape", "finetune_masks_stride4_single_branch",
                  "finetune_masks_fcn4_multi_shape", "finetune_detector_multi_shape",
