@@ -47,6 +47,9 @@ def test_config_loads(path):
     assert cfg.name == os.path.splitext(os.path.basename(path))[0]
     if cfg.name.startswith(("embedded", "finetune", "ssd_isb", "coco_person")):
         assert cfg.model.input_size == (320, 320) and cfg.model.depth_multiplier == 0.75
+    elif cfg.name.startswith("semantic_"):  # chapter 4: the embedded input, person only
+        assert cfg.model.task == "semantic" and cfg.model.input_size == (320, 320)
+        assert cfg.semantic.encoder == ("scratch" if "scratch" in cfg.name else "zoo")
     else:
         assert cfg.model.input_size == (640, 640) and cfg.model.grid == (20, 20)
         assert cfg.thesis.params
