@@ -73,6 +73,17 @@ def test_onnx_export_runs(semantic_keras, tmp_path):
     assert report["agreement"]["mask_iou"] >= 0.98
     pm = SemanticSegmenter(out)(np.zeros((64, 64, 3), np.uint8))
     assert pm.probability.shape == (64, 64)
+    # The TensorRT path: the ONNX file passes the engine builder's checks (static shapes,
+    # supported ops) and the engine's sidecar stays a semantic single graph.
+    sys.path.insert(0, os.path.join(ROOT, "convert"))
+    from build_engine import check_onnx
+
+    from ssd_isb.tensorrt.metadata import engine_metadata
+
+    assert check_onnx(out) == 0
+    meta = engine_metadata(out, "fp16", "10.3.0")
+    assert meta.task == "semantic" and not meta.two_stage and meta.output_names == (
+        "probability",)
 
 
 def test_instance_model_is_refused_as_semantic():

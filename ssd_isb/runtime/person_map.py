@@ -22,6 +22,10 @@ class PersonMap:
     probability: np.ndarray
     threshold: float = 0.5
 
+    def __len__(self) -> int:
+        """1 when the map holds a person, else 0 (what a benchmark counts per image)."""
+        return int(self.mask.any())
+
     @property
     def mask(self) -> np.ndarray:
         """bool [H, W]: the person pixels."""
