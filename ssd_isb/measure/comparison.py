@@ -86,15 +86,23 @@ def peer_entries(peers: Optional[str], pretrained: Optional[str]) -> List[Entry]
     return out
 
 
+def _is_instance_model(path: str) -> bool:
+    from ..metadata import MetadataError, read_sidecar
+
+    try:
+        return read_sidecar(path).task != "semantic"
+    except MetadataError:
+        return False
+
+
 def model_files(paths: Sequence[str]) -> List[str]:
-    """Model files from a mix of files and folders (folders: every model with a sidecar)."""
+    """Model files from a mix of files and folders (folders: every instance model with a
+    sidecar; semantic models are compared by ``benchmarks/semantic.py``)."""
     out: List[str] = []
     for p in paths:
         if os.path.isdir(p):
             found = sorted(f for f in glob.glob(os.path.join(p, "*"))
-                           if f.endswith(tuple(MODEL_EXTENSIONS)) and
-                           (os.path.exists(f + ".json") or
-                            os.path.exists(os.path.splitext(f)[0] + ".json")))
+                           if f.endswith(tuple(MODEL_EXTENSIONS)) and _is_instance_model(f))
             if not found:
                 raise NoModelFile(f"{p}: no model file with a sidecar in this folder")
             out += found
