@@ -169,6 +169,17 @@ def mark_nested_crowds(data: Dict, nesting: int) -> int:
     return marked
 
 
+def select_image_ids(gt, split: str = "all", holdout_every: int = 5,
+                     max_images: Optional[int] = None) -> List[int]:
+    """Sorted image ids of one side of the deterministic hold-out ("all": every image), the
+    first ``max_images`` of them when given."""
+    ids = sorted(gt.getImgIds())
+    if split != "all":
+        ids = [i for i in ids
+               if is_holdout(gt.imgs[i]["file_name"], holdout_every) == (split == "val")]
+    return ids[:max_images] if max_images else ids
+
+
 def evaluate(model: Optional[str], annotations: str, images: str, backend: Optional[str] = None,
              box_masks: bool = False, threads: Optional[int] = None,
              max_images: Optional[int] = None, split: str = "all", holdout_every: int = 5,
@@ -234,12 +245,7 @@ def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model:
     if "person" not in class_names:
         raise EvaluationError(f"{model}: the model's classes {list(class_names)[:5]} do not "
                               f"include person")
-    ids = sorted(gt.getImgIds())
-    if split != "all":
-        ids = [i for i in ids
-               if is_holdout(gt.imgs[i]["file_name"], holdout_every) == (split == "val")]
-    if max_images:
-        ids = ids[:max_images]
+    ids = select_image_ids(gt, split, holdout_every, max_images)
     missing = [gt.imgs[i]["file_name"] for i in ids
                if not os.path.exists(os.path.join(images, gt.imgs[i]["file_name"]))]
     if len(missing) == len(ids):

@@ -16,12 +16,12 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ..data.coco import is_holdout, person_category_id
+from ..data.coco import person_category_id
 from ..files import check_output_file, write_json
 from ..progress import progress
 from ..runtime import ImageError
 from ..runtime.protocol import SegmenterBase
-from .evaluate import EvaluationError, _check_subset, load_ground_truth
+from .evaluate import EvaluationError, _check_subset, load_ground_truth, select_image_ids
 
 log = logging.getLogger("ssd_isb.evaluate")
 
@@ -96,12 +96,7 @@ def evaluate_person_maps(seg: SegmenterBase, annotations: str, images: str, mode
     if not any(a.get("segmentation") for a in gt.dataset["annotations"]):
         raise EvaluationError(f"{annotations}: no masks (a box-only file cannot score "
                               f"semantic segmentation)")
-    ids = sorted(gt.getImgIds())
-    if split != "all":
-        ids = [i for i in ids
-               if is_holdout(gt.imgs[i]["file_name"], holdout_every) == (split == "val")]
-    if max_images:
-        ids = ids[:max_images]
+    ids = select_image_ids(gt, split, holdout_every, max_images)
     acc, missing, unreadable, times = IoUAccumulator(), [], [], []
     started = time.perf_counter()
     for image_id in progress(ids, desc="evaluate"):

@@ -83,9 +83,9 @@ def mobilenet_v1(x, depth_multiplier: float = 1.0, output_stride: int = 32,
             endpoints[name] = x
             continue
         name = f"Conv2d_{i}_depthwise"
-        x = conv_bn_relu6(x, layers.DepthwiseConv2D(3, strides=stride, padding="same",
-                                                    dilation_rate=layer_rate, use_bias=False,
-                                                    depthwise_initializer=DEPTHWISE_INIT, name=name))
+        x = conv_bn_relu6(x, layers.DepthwiseConv2D(
+            3, strides=stride, padding="same", dilation_rate=layer_rate, use_bias=False,
+            depthwise_initializer=DEPTHWISE_INIT, name=name))
         endpoints[name] = x
         name = f"Conv2d_{i}_pointwise"
         x = conv_bn_relu6(x, layers.Conv2D(d, 1, use_bias=False, kernel_initializer=KERNEL_INIT,

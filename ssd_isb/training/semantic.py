@@ -147,7 +147,8 @@ def train_semantic(cfg: Config, workdir: str, init: Optional[str] = None, resume
         "encoder": cfg.semantic.encoder, "imported": imported,
         "loss": [float(v) for v in history.history.get("loss", [])],
         "person_iou_train": [float(v) for v in history.history.get("person_iou", [])],
-        "epoch_seconds": [round(v, 1) for v in timer.seconds], "seconds": round(time.time() - began, 1),
+        "epoch_seconds": [round(v, 1) for v in timer.seconds],
+        "seconds": round(time.time() - began, 1),
         "params": int(inference.count_params()), "model": path, "data": report.line(),
     }
     with open(os.path.join(workdir, "summary.json"), "w", encoding="utf-8") as fh:
