@@ -60,7 +60,8 @@ def shipped_models() -> List[Dict]:
             continue
         meta = read_sidecar(path)
         out.append({"file": name, "path": path, "bytes": os.path.getsize(path),
-                    "variant": meta.variant, "quantization": meta.quantization,
+                    "variant": meta.variant, "task": meta.task,
+                    "quantization": meta.quantization,
                     "precision": meta.precision,
                     "input_size": list(meta.input_size), "params": meta.params,
                     "default": name == DEFAULT_MODEL, "metrics": metrics.get(name)})
@@ -73,13 +74,18 @@ def model_table(models: List[Dict]) -> List[str]:
     lines = [f"{'file':40s} {'variant':13s} {'precision':9s} {'input':7s} {'MB':>6s} "
              f"{'params':>10s} {'mask AP50':>9s}"]
     for m in models:
-        ap = (m.get("metrics") or {}).get("segm", {}).get("AP50")
+        metrics = m.get("metrics") or {}
+        # A semantic model's figure is its person IoU (marked IoU), an instance model's
+        # its mask AP50.
+        ap = (metrics.get("segm") or {}).get("AP50")
+        iou = (metrics.get("semantic") or {}).get("person_iou")
         lines.append(f"{m['file'] + (' *' if m['default'] else ''):40s} {m['variant']:13s} "
                      f"{m['precision']:9s} {'x'.join(map(str, m['input_size'])):7s} "
                      f"{m['bytes'] / 1e6:6.2f} {m['params'] or 0:10,d} "
-                     f"{'' if ap is None else f'{ap:.1f}':>9s}")
-    lines.append("* default model (predict, evaluate, benchmark, demo). Mask AP50 on the "
-                 "dev-validation split; .keras models are for export and fine-tuning "
+                     + (f"{iou:.1f} IoU" if iou is not None else
+                        f"{'' if ap is None else f'{ap:.1f}':>9s}"))
+    lines.append("* default model (predict, evaluate, benchmark, demo). Mask AP50 (semantic "
+                 "models: person IoU) on the dev-validation split; .keras models are for export and fine-tuning "
                  "(train --init)" + ("" if any(m["file"].endswith(".keras") for m in models)
                                       else f", in {REPOSITORY_ZOO}")
                  + f". Model card: {os.path.join(ZOO_DIR, 'README.md')}")
