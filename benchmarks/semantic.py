@@ -71,6 +71,8 @@ def main(argv=None) -> int:
     p.add_argument("--timing-runs", type=int, default=100)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
+    p.add_argument("--train-images", type=int, default=300,
+                   help="training-side images scored (the first N by id)")
     args = p.parse_args(argv)
 
     models = []  # (label, kind, path)
@@ -102,7 +104,8 @@ def main(argv=None) -> int:
         for split in args.splits:
             name, side = SPLITS[split]
             ann, images = dataset(name, data_root(), args.second_split)
-            r = evaluate_person_maps(seg, ann, images, label, split=side)
+            r = evaluate_person_maps(seg, ann, images, label, split=side,
+                                     max_images=args.train_images if split == "train" else None)
             row[split] = {**r["semantic"], "images": r["images"]}
             print(f"{label:48s} {split:6s} person IoU {r['semantic']['person_iou']:6.2f} "
                   f"mIoU {r['semantic']['miou']:6.2f}", flush=True)
