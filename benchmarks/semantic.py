@@ -55,7 +55,7 @@ def export_pair(workdir):
 def main(argv=None) -> int:
     from ssd_isb.config import data_root
     from ssd_isb.evaluation.semantic import evaluate_person_maps
-    from ssd_isb.measure.host import host_info
+    from ssd_isb.measure.host import cpu_model, versions
     from ssd_isb.measure.kinds import make_segmenter
     from ssd_isb.measure.memory import measure_memory
     from ssd_isb.measure.timing import time_interleaved
@@ -73,7 +73,10 @@ def main(argv=None) -> int:
     p.add_argument("--splits", nargs="+", default=list(SPLITS), choices=list(SPLITS))
     p.add_argument("--train-images", type=int, default=300,
                    help="training-side images scored (the first N by id)")
+    p.add_argument("--scores-only", action="store_true",
+                   help="export and score the models, no timing (scores are cached)")
     args = p.parse_args(argv)
+    os.makedirs(os.path.join(args.runs, "scores"), exist_ok=True)
 
     models = []  # (label, kind, path)
     for work in sorted(glob.glob(os.path.join(args.runs, "*", "model.keras"))):
@@ -104,13 +107,21 @@ def main(argv=None) -> int:
         for split in args.splits:
             name, side = SPLITS[split]
             ann, images = dataset(name, data_root(), args.second_split)
-            r = evaluate_person_maps(seg, ann, images, label, split=side,
-                                     max_images=args.train_images if split == "train" else None)
+            # Scores are kept beside each model (a re-run with a new model scores only it).
+            cache = os.path.join(args.runs, "scores", f"{label.replace(' ', '_')}_{split}.json")
+            if os.path.exists(cache):
+                r = json.load(open(cache))
+            else:
+                r = evaluate_person_maps(
+                    seg, ann, images, label, split=side,
+                    max_images=args.train_images if split == "train" else None, output=cache)
             row[split] = {**r["semantic"], "images": r["images"]}
             print(f"{label:48s} {split:6s} person IoU {r['semantic']['person_iou']:6.2f} "
                   f"mIoU {r['semantic']['miou']:6.2f}", flush=True)
         rows.append(row)
 
+    if args.scores_only:
+        return 0
     frames = [read_image(x) for x in list_images(os.path.join(ROOT, "ssd_isb", "samples"))]
     segs = [make_segmenter(kind, path, threads=args.threads) for _, kind, path in models]
     timing = time_interleaved(segs, frames, args.timing_runs, warmup=10)
@@ -123,7 +134,7 @@ def main(argv=None) -> int:
                                               if f.endswith(".jpg")], runs=10, kind=kind,
                                        threads=args.threads)
     report = {"rows": rows, "threads": args.threads, "timing_runs": args.timing_runs,
-              "timing_frames": "ssd_isb/samples (4 COCO photos)", "host": host_info(),
+              "timing_frames": "ssd_isb/samples (4 COCO photos)", "cpu": cpu_model(), "versions": versions(),
               "command": "python benchmarks/semantic.py " + " ".join(argv or sys.argv[1:])}
     os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
     with open(args.output + ".json", "w", encoding="utf-8") as fh:

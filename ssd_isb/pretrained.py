@@ -308,3 +308,19 @@ def import_weights(cfg, source: str, output: str, classes: str = "config",
     # ModelMetadata (the config it describes itself with), so its report goes beside it.
     write_json(out + (".import.json" if out.endswith(".keras") else ".json"), report)
     return {**report, "output": out}
+
+
+def import_encoder(model, source_path: str) -> dict:
+    """Copy the MobileNet-v1 weights of a zoo ``detect.tflite`` (or checkpoint) into a semantic
+    model's encoder (:mod:`ssd_isb.model.semantic`); its score and upsampling layers keep their
+    initialization.
+
+    Raises:
+        WeightImportError: a layer is missing or has another shape (the depth multiplier).
+    """
+    from .model.semantic import semantic_net_of
+
+    net = model if model.name.startswith("semantic_net_") else semantic_net_of(model)
+    return import_into_detector(net, read_source(source_path), source_name=source_path,
+                                only_prefix="Conv2d_")
+

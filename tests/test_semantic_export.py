@@ -16,8 +16,8 @@ pytest.importorskip("tensorflow")
 def semantic_keras(tmp_path_factory):
     from ssd_isb.config import from_dict
     from ssd_isb.model import save_model
-    from ssd_isb.model.semantic import (build_semantic_inference_model, build_semantic_net,
-                                        import_encoder)
+    from ssd_isb.model.semantic import build_semantic_inference_model, build_semantic_net
+    from ssd_isb.pretrained import import_encoder
 
     need(ZOO_TFLITE)
     root = need(os.path.join(DATA, "pennfudan"))

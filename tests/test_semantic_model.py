@@ -14,8 +14,8 @@ from ssd_isb.model.semantic import (  # noqa: E402
     build_semantic_net,
     build_semantic_training_model,
     decoder_stride,
-    import_encoder,
 )
+from ssd_isb.pretrained import import_encoder  # noqa: E402
 
 
 def semantic(method="fcn", stride=32, **extra):

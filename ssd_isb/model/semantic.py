@@ -123,17 +123,3 @@ def semantic_net_of(model: keras.Model) -> keras.Model:
         if layer.name.startswith("semantic_net_"):
             return layer
     raise ValueError(f"{model.name}: holds no semantic_net_* model")
-
-
-def import_encoder(model: keras.Model, source_path: str) -> dict:
-    """Copy the MobileNet-v1 weights of a zoo ``detect.tflite`` (or checkpoint) into a semantic
-    model's encoder; the score and upsampling layers keep their initialization.
-
-    Raises:
-        WeightImportError: a layer is missing or has another shape (the depth multiplier).
-    """
-    from ..pretrained import import_into_detector, read_source
-
-    return import_into_detector(semantic_net_of(model) if not model.name.startswith(
-        "semantic_net_") else model, read_source(source_path),
-                                source_name=source_path, only_prefix="Conv2d_")

@@ -23,8 +23,8 @@ from ..model.semantic import (
     build_semantic_inference_model,
     build_semantic_net,
     build_semantic_training_model,
-    import_encoder,
 )
+from ..pretrained import import_encoder
 
 log = logging.getLogger("ssd_isb.train")
 
@@ -138,7 +138,8 @@ def train_semantic(cfg: Config, workdir: str, init: Optional[str] = None, resume
     history = model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch,
                         steps_per_epoch=micro_per_epoch, callbacks=callbacks, verbose=verbose)
     inference = build_semantic_inference_model(cfg, net)
-    path = save_model(inference, os.path.join(workdir, "model.keras"), cfg)
+    path = save_model(inference, os.path.join(workdir, "model.keras"), cfg,
+                      params=int(inference.count_params()))
     summary = {
         "config": cfg.name, "task": "semantic", "steps": int(optimizer.iterations.numpy()),
         "epochs": epochs, "resumed_at_epoch": initial_epoch if state else None,
