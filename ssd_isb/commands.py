@@ -40,12 +40,8 @@ def cmd_import_weights(args) -> str:
 
 def _semantic_config(args):
     """The run's config when it is a semantic one (TF-free peek), else None."""
-    import os
-
-    from .config import load_config
-
     path = args.config or (os.path.join(args.workdir, "config.yaml") if args.resume else None)
-    if not path or not os.path.exists(path) and not args.config:
+    if not path or (not args.config and not os.path.exists(path)):
         return None
     cfg = load_config(path)
     return cfg if cfg.model.task == "semantic" else None
@@ -56,13 +52,9 @@ def cmd_train(args) -> str:
     if semantic is not None:
         if args.checkpoint_model or getattr(args, "strategy", None) not in (None, "auto",
                                                                             "default"):
-            from .errors import UsageError
-
             raise UsageError("a semantic config trains in one process (no --strategy or "
                              "--checkpoint-model)")
         if args.init and not os.path.isfile(args.init):
-            from .errors import UsageError
-
             raise UsageError(f"--init {args.init}: no such file")
         from .training.semantic import train_semantic
 

@@ -7,7 +7,7 @@ import numpy as np
 from conftest import DATA, need
 from ssd_isb.config import from_dict
 from ssd_isb.data import load_spec
-from ssd_isb.data.semantic import (SemanticExampleMaker, SemanticStream, person_union,
+from ssd_isb.data.semantic import (SemanticExampleMaker, person_union, semantic_stream,
                                    unknown_regions)
 
 
@@ -52,7 +52,7 @@ def test_stream_skips_a_corrupt_image_and_counts_it(mini_coco):
     spec = from_dict({"data": {"train": [{"name": "m", "annotations": mini_coco["annotations"],
                                           "images": mini_coco["images"]}]}}).data.train[0]
     records, _ = load_spec(spec, 5, "all")
-    stream = SemanticStream(records, cfg(), training=False)
+    stream = semantic_stream(records, cfg(), training=False)
     examples = list(stream)
     assert stream.skipped >= 1 and any("corrupt" in p for p in stream.skipped_files)
     assert len(examples) == len(records) - stream.skipped

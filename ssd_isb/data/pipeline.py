@@ -36,16 +36,19 @@ class ExampleStream:
         cfg: experiment config.
         training: shuffle and augment, repeat forever.
         seed: base seed.
+        maker: what turns a record into an example (default: the instance
+            :class:`ExampleMaker`; the semantic task passes its own).
     """
 
-    def __init__(self, records: List[ImageRecord], cfg: Config, training: bool, seed: int = 0):
+    def __init__(self, records: List[ImageRecord], cfg: Config, training: bool, seed: int = 0,
+                 maker=None):
         if not records:
             raise DatasetError("no images to train or validate on (check data.train/data.val)")
         self.records = records
         self.cfg = cfg
         self.training = training
         self.seed = seed
-        self.maker = ExampleMaker(cfg, training)
+        self.maker = maker or ExampleMaker(cfg, training)
         self.skipped = 0
         self.skipped_files: List[str] = []
         self.start = 0  # first example position (for resuming)

@@ -9,19 +9,16 @@ persons without a mask) and 1 elsewhere.
 
 from __future__ import annotations
 
-import logging
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, List, Optional
 
 import cv2
 import numpy as np
 
 from ..config import Config
-from ..runtime.image_io import ImageError
 from .augment import resize
-from .coco import DatasetError, ImageRecord
+from .coco import ImageRecord
 from .examples import ExampleMaker
-
-log = logging.getLogger("ssd_isb.data")
+from .pipeline import ExampleStream
 
 TARGET_STRIDE = 2  # targets at half the input resolution: edges within a pixel or two
 
@@ -55,6 +52,8 @@ def unknown_regions(ignore_boxes: np.ndarray, masks: np.ndarray,
 class SemanticExampleMaker:
     """``image`` RGB float32 [H, W, 3], ``target`` and ``weight`` float32 [H/s, W/s]."""
 
+    pool = None  # no copy-paste pool to replay on resume
+
     def __init__(self, cfg: Config, training: bool, stride: int = TARGET_STRIDE):
         self.cfg = cfg
         self.training = training
@@ -62,9 +61,10 @@ class SemanticExampleMaker:
         self.inner = ExampleMaker(cfg, training)
         self.size = tuple(cfg.model.input_size)
 
-    def make(self, record: ImageRecord, rng: Optional[np.random.Generator] = None
-             ) -> Dict[str, np.ndarray]:
-        """One example (raises ImageError / DatasetError for an unusable image)."""
+    def make(self, record: ImageRecord, rng: Optional[np.random.Generator] = None,
+             index: int = 0) -> Dict[str, np.ndarray]:
+        """One example (raises ImageError / DatasetError for an unusable image); ``index``
+        is unused (the instance maker's record index)."""
         from .augment import augment
 
         sample = self.inner.load(record)
@@ -84,48 +84,16 @@ class SemanticExampleMaker:
         return {"image": image, "target": target, "weight": (weight > 0.5).astype(np.float32)}
 
 
-class SemanticStream:
-    """Endless (training) or one-pass stream of semantic examples, deterministic in (seed,
-    position) like :class:`~ssd_isb.data.pipeline.ExampleStream`; a corrupt image is skipped,
-    warned about once with its file name, and counted."""
-
-    def __init__(self, records: List[ImageRecord], cfg: Config, training: bool, seed: int = 0,
-                 stride: int = TARGET_STRIDE):
-        if not records:
-            raise DatasetError("no images to train or validate on (check data.train/data.val)")
-        self.records = records
-        self.training = training
-        self.seed = seed
-        self.maker = SemanticExampleMaker(cfg, training, stride)
-        self.start = 0
-        self.skipped = 0
-        self.skipped_files: List[str] = []
-
-    def __iter__(self) -> Iterator[Dict[str, np.ndarray]]:
-        n = len(self.records)
-        position = self.start
-        while True:
-            pass_index, offset = divmod(position, n)
-            order = (np.random.default_rng([self.seed, pass_index]).permutation(n)
-                     if self.training else np.arange(n))
-            for i in range(offset, n):
-                rec = self.records[order[i]]
-                rng = np.random.default_rng([self.seed, pass_index, i])
-                try:
-                    example = self.maker.make(rec, rng)
-                except (ImageError, DatasetError, ValueError) as err:
-                    if rec.path not in self.skipped_files:
-                        self.skipped_files.append(rec.path)
-                        log.warning("skipping %s (%s)", rec.path, str(err).splitlines()[0])
-                    self.skipped += 1
-                    continue
-                yield example
-            position = (pass_index + 1) * n
-            if not self.training:
-                return
+def semantic_stream(records: List[ImageRecord], cfg: Config, training: bool, seed: int = 0,
+                   stride: int = TARGET_STRIDE) -> ExampleStream:
+    """The instance task's :class:`~ssd_isb.data.pipeline.ExampleStream` (deterministic in
+    seed and position, resumable, a corrupt image skipped, warned and counted) making
+    semantic examples."""
+    return ExampleStream(records, cfg, training, seed,
+                         maker=SemanticExampleMaker(cfg, training, stride))
 
 
-def make_semantic_dataset(stream: SemanticStream, batch_size: int, start: int = 0):
+def make_semantic_dataset(stream: ExampleStream, batch_size: int, start: int = 0):
     """Batched ``tf.data.Dataset`` of (image, [target, weight] stacked on the last axis)."""
     import tensorflow as tf
 

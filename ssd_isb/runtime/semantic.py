@@ -79,8 +79,7 @@ class InstanceUnion(SegmenterBase):
 
     def infer(self, model_input):
         pixels, color = model_input
-        result = self.inner.segment(pixels, color)
-        return result
+        return self.inner.segment(pixels, color)
 
     def decode(self, raw, image_size, context=None) -> PersonMap:
         keep = [i for i, name in enumerate(raw.labels) if name == "person"]

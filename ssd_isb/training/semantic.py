@@ -86,7 +86,7 @@ def train_semantic(cfg: Config, workdir: str, init: Optional[str] = None, resume
         verbose: Keras progress bar.
     """
     from ..data import load_datasets
-    from ..data.semantic import TARGET_STRIDE, SemanticStream, make_semantic_dataset
+    from ..data.semantic import TARGET_STRIDE, make_semantic_dataset, semantic_stream
     from ..model import save_model
     from .callbacks import CKPT_WEIGHTS, AtomicCheckpoint, EpochTimer, read_checkpoint_state
 
@@ -129,7 +129,7 @@ def train_semantic(cfg: Config, workdir: str, init: Optional[str] = None, resume
         model.load_weights(os.path.join(ckpt_dir, CKPT_WEIGHTS))
         initial_epoch = int(state["epoch"])
         log.info("resuming %s at epoch %d (update %d)", workdir, initial_epoch, state["step"])
-    stream = SemanticStream(records, cfg, training=True, seed=t.seed)
+    stream = semantic_stream(records, cfg, training=True, seed=t.seed)
     start = initial_epoch * micro_per_epoch * t.batch_size
     dataset = make_semantic_dataset(stream, t.batch_size, start=start)
     timer = EpochTimer()
