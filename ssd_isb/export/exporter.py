@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
-import time
 from typing import Dict, Optional
 
 import numpy as np
@@ -23,6 +21,7 @@ from ..stages import DETECT, GRAPHS
 from .agreement import compare, single_graph, two_stage, within_tolerance
 from .calibration import calibration_paths, model_inputs
 from .formats import ExportError, ExportFormat, Quantization
+from .writer import Stopwatch, file_size, write_format
 
 log = logging.getLogger("ssd_isb.export")
 
@@ -115,20 +114,14 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
     if fmt != ExportFormat.TFLITE and quantization != Quantization.NONE:
         raise ExportError(f"--quantize {quantization.value} is for TFLite; ONNX and SavedModel "
                           f"export fp32 (TensorRT quantizes when it builds the engine)")
-    seconds: Dict[str, float] = {}
-    clock = [time.perf_counter()]
-
-    def lap(stage: str) -> None:
-        now = time.perf_counter()
-        seconds[stage] = round(now - clock[0], 2)
-        clock[0] = now
-
+    watch = Stopwatch()
+    lap = watch.lap
     model = load_for_export(cfg, weights)
     lap("load")
     size = tuple(cfg.model.input_size)
     os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
     report: Dict = {"format": fmt.value, "quantization": quantization.value, "output": output,
-                    "graph": graph, "seconds": seconds}
+                    "graph": graph, "seconds": watch.seconds}
     two = graph == "two_stage"
     if two:
         from .stages import KerasStages, stage_models
@@ -149,49 +142,30 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
 
             to_saved_model(model, saved)
         lap("saved_model")
-        if fmt == ExportFormat.SAVED_MODEL:
-            if os.path.exists(output):
-                shutil.rmtree(output)
-            shutil.copytree(saved, output)
-        elif fmt == ExportFormat.TFLITE:
-            from .tflite import op_names, to_tflite
+        representative = None
+        if fmt == ExportFormat.TFLITE and quantization == Quantization.INT8:
+            paths = calibration_paths(cfg, calibration, calibration_images)
+            report["calibration_images"] = len(paths)
+            if two:
+                from .stages import representative_samples
 
-            representative = None
-            if quantization == Quantization.INT8:
-                paths = calibration_paths(cfg, calibration, calibration_images)
-                report["calibration_images"] = len(paths)
-                if two:
-                    from .stages import representative_samples
-
-                    samples = representative_samples(
-                        keras_stages.detect, model_inputs(paths, size), specs,
-                        cfg.model.grid, cfg.isb.skip_steps)
-                    representative = lambda: iter(samples)  # noqa: E731
-                else:
-                    representative = lambda: ([x] for x in model_inputs(paths, size))  # noqa
-            keys = [DETECT] + [s.name for s in specs] if two else None
-            content = to_tflite(saved, quantization, representative, integer_io, keys)
-            ops = op_names(content)
-            bad = sorted(o for o in ops if o == "CUSTOM" or o.startswith("Flex"))
-            if bad:
-                raise ExportError(f"TFLite export has non-builtin ops: {', '.join(bad)}")
-            report["ops"] = sorted(ops)
-            tmp_out = output + ".tmp"
-            with open(tmp_out, "wb") as fh:
-                fh.write(content)
-            os.replace(tmp_out, output)
-        else:
-            from .onnx_export import to_onnx
-
-            to_onnx(saved, output, (1,) + size + (3,),
-                    signature="combined" if two else "serving_default")
+                samples = representative_samples(
+                    keras_stages.detect, model_inputs(paths, size), specs,
+                    cfg.model.grid, cfg.isb.skip_steps)
+                representative = lambda: iter(samples)  # noqa: E731
+            else:
+                representative = lambda: ([x] for x in model_inputs(paths, size))  # noqa
+        write_format(saved, output, fmt, quantization, report, (1,) + size + (3,),
+                     representative, integer_io,
+                     signature="combined" if two else "serving_default",
+                     signature_keys=[DETECT] + [s.name for s in specs] if two else None)
         lap(fmt.value)
     params = int(model.count_params())
     meta = ModelMetadata.from_config(
         cfg, backend_format=fmt.value, quantization=quantization.value, params=params,
         input_dtype="uint8" if integer_io else "float32", graph=graph, max_detections=cap)
     report["sidecar"] = write_sidecar(output, meta)
-    report["bytes"] = _size(output)
+    report["bytes"] = file_size(output)
     report["params"] = params
     if fmt != ExportFormat.SAVED_MODEL:
         from ..runtime.backends import load_backend
@@ -227,12 +201,6 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
                     f"(matched {result['matched']:.3f}, mask IoU {result['mask_iou']:.3f} on "
                     f"{result['images']} images); kept as {output}.rejected")
     return report
-
-
-def _size(path: str) -> int:
-    if os.path.isdir(path):
-        return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
-    return os.path.getsize(path)
 
 
 def report_lines(report: Dict) -> list:

@@ -9,9 +9,7 @@ single-graph path without detections: the check compares the person masks the tw
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
-import time
 from typing import Dict, Optional
 
 import numpy as np
@@ -20,6 +18,7 @@ from ..config import Config
 from ..metadata import ModelMetadata, write_sidecar
 from .calibration import calibration_paths, model_inputs
 from .formats import ExportError, ExportFormat, Quantization
+from .writer import Stopwatch, file_size, write_format
 
 # fp32/fp16 exports must give the Keras model's masks: mean IoU of the person pixels at least
 # this (int8 only reports its figures).
@@ -65,57 +64,32 @@ def export_semantic(cfg: Config, weights: str, fmt: ExportFormat, quantization: 
 
     from .saved_model import to_saved_model
 
-    seconds: Dict[str, float] = {}
-    clock = [time.perf_counter()]
-
-    def lap(stage: str) -> None:
-        now = time.perf_counter()
-        seconds[stage] = round(now - clock[0], 2)
-        clock[0] = now
-
+    watch = Stopwatch()
+    lap = watch.lap
     model = load_semantic_for_export(cfg, weights)
     size = tuple(cfg.model.input_size)
     lap("load")
     os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
     report: Dict = {"format": fmt.value, "quantization": quantization.value, "output": output,
-                    "graph": "single", "task": "semantic", "seconds": seconds}
+                    "graph": "single", "task": "semantic", "seconds": watch.seconds}
     with tempfile.TemporaryDirectory() as tmp:
         saved = to_saved_model(model, os.path.join(tmp, "saved_model"))
         lap("saved_model")
-        if fmt == ExportFormat.SAVED_MODEL:
-            if os.path.exists(output):
-                shutil.rmtree(output)
-            shutil.copytree(saved, output)
-        elif fmt == ExportFormat.TFLITE:
-            from .tflite import op_names, to_tflite
-
-            representative = None
-            if quantization == Quantization.INT8:
-                # Representative data from the training pipeline's own images.
-                paths = calibration_paths(cfg, calibration, calibration_images)
-                report["calibration_images"] = len(paths)
-                representative = lambda: ([x] for x in model_inputs(paths, size))  # noqa: E731
-            content = to_tflite(saved, quantization, representative, integer_io)
-            ops = op_names(content)
-            bad = sorted(o for o in ops if o == "CUSTOM" or o.startswith("Flex"))
-            if bad:
-                raise ExportError(f"TFLite export has non-builtin ops: {', '.join(bad)}")
-            report["ops"] = sorted(ops)
-            with open(output + ".tmp", "wb") as fh:
-                fh.write(content)
-            os.replace(output + ".tmp", output)
-        else:
-            from .onnx_export import to_onnx
-
-            to_onnx(saved, output, (1,) + size + (3,), signature="serving_default")
+        representative = None
+        if fmt == ExportFormat.TFLITE and quantization == Quantization.INT8:
+            # Representative data from the training pipeline's own images.
+            paths = calibration_paths(cfg, calibration, calibration_images)
+            report["calibration_images"] = len(paths)
+            representative = lambda: ([x] for x in model_inputs(paths, size))  # noqa: E731
+        write_format(saved, output, fmt, quantization, report, (1,) + size + (3,),
+                     representative, integer_io)
         lap(fmt.value)
     params = int(model.count_params())
     meta = ModelMetadata.from_config(cfg, backend_format=fmt.value,
                                      quantization=quantization.value, params=params,
                                      input_dtype="uint8" if integer_io else "float32")
     report["sidecar"] = write_sidecar(output, meta)
-    report["bytes"] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(output)
-                          for f in fs) if os.path.isdir(output) else os.path.getsize(output)
+    report["bytes"] = file_size(output)
     report["params"] = params
     if fmt != ExportFormat.SAVED_MODEL:
         from ..runtime.backends import load_backend
