@@ -99,18 +99,60 @@ class MaskStage:
             score_threshold: detections below get neither a mask nor a place in the output.
         """
         boxes, scores, classes = self.keep(detections, score_threshold)
-        n = len(boxes)
-        logits: List[np.ndarray] = [np.zeros((0, 0), np.float32)] * n
-        windows = np.zeros((n, 4), np.float32)
+        views = [View(self.maps(detections), boxes, classes)] if len(boxes) else []
+        logits, windows = self.run(views, run_branch)
+        if not len(boxes):
+            return StageOutput(boxes, scores, classes, [], np.zeros((0, 4), np.float32))
+        return StageOutput(boxes, scores, classes, logits[0], windows[0])
+
+    def run(self, views: Sequence["View"], run_branch: BranchRunner
+            ) -> Tuple[List[List[np.ndarray]], List[np.ndarray]]:
+        """Masks for the boxes of several views (the frame, its tiles, zoomed crops), each
+        branch called once on the crops of every view it takes.
+
+        Returns:
+            Per view: its boxes' logits ([0, 0] without a mask) and their windows (normalized
+            yxyx of that view, zeros without a mask).
+        """
+        logits = [[np.zeros((0, 0), np.float32)] * len(v.boxes) for v in views]
+        windows = [np.zeros((len(v.boxes), 4), np.float32) for v in views]
         self.calls = {}
-        if not n:
-            return StageOutput(boxes, scores, classes, logits, windows)
-        maps = self.maps(detections)
-        for spec, members, cells in self.buckets(boxes):
-            out = np.asarray(run_branch(spec.name, self.crops(maps, spec, cells)), np.float32)
-            self.calls[spec.name] = len(members)
-            for j, k in enumerate(members):
-                c = max(int(classes[k]) - 1, 0) if out.shape[-1] > 1 else 0
-                logits[k] = out[j, :, :, c]
-            windows[members] = cells_to_normalized(cells, self.grid)
-        return StageOutput(boxes, scores, classes, logits, windows)
+        jobs: Dict[str, List[Tuple[int, np.ndarray, np.ndarray]]] = {}
+        for i, view in enumerate(views):
+            if not len(view.boxes):
+                continue
+            for spec, members, cells in self.buckets(view.boxes):
+                jobs.setdefault(spec.name, []).append((i, members, cells))
+                windows[i][members] = cells_to_normalized(cells, self.grid)
+        for spec in self.specs:  # config order, as a single view always ran
+            parts = jobs.get(spec.name)
+            if not parts:
+                continue
+            per_view = [self.crops(views[i].maps, spec, cells) for i, _, cells in parts]
+            crops = [np.concatenate(level) if len(per_view) > 1 else level[0]
+                     for level in zip(*per_view)]
+            out = np.asarray(run_branch(spec.name, crops), np.float32)
+            self.calls[spec.name] = len(out)
+            row = 0
+            for i, members, _ in parts:
+                classes = views[i].classes
+                for k in members:
+                    c = max(int(classes[k]) - 1, 0) if out.shape[-1] > 1 else 0
+                    logits[i][k] = out[row, :, :, c]
+                    row += 1
+        return logits, windows
+
+
+@dataclass
+class View:
+    """Boxes to mask on one run of the detect (or features) stage.
+
+    Attributes:
+        maps: the maps the branches crop, [H, W, C] each, coarsest first.
+        boxes: float32 [K, 4] normalized yxyx of the view's input.
+        classes: int32 [K] (1-based).
+    """
+
+    maps: List[np.ndarray]
+    boxes: np.ndarray
+    classes: np.ndarray

@@ -2,29 +2,78 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Union
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from ..errors import check_range
 from .backends import load_backend
-from .boxes import normalized_to_pixels, pixels_to_normalized
+from .boxes import iou_matrix, normalized_to_pixels, pixels_to_normalized
 from .image_io import model_input
-from .mask_stage import MaskStage, StageOutput
+from .mask_stage import MaskStage, StageOutput, View
+from .merge import merge_passes
 from .paste import mask_limits, paste_masks
 from .protocol import SegmenterBase
+from .regions import Region, TileSpec, cut_by_edges, full_region, parse_tiles, tile_plan
 from .result import Segmentation
+from .zoom import ZoomSpec, parse_zoom, region_scale, zoom_targets
 
 MAX_THREADS = 256  # more than any CPU here has; LiteRT segfaults far above it
+
+
+@dataclass
+class Frame:
+    """One image on its way through a two-stage model: its pixels and the passes planned."""
+
+    pixels: np.ndarray
+    color: str
+    regions: List[Region]
+    inputs: List[np.ndarray]
+
+    @property
+    def size(self) -> Tuple[int, int]:
+        return int(self.pixels.shape[0]), int(self.pixels.shape[1])
+
+
+@dataclass
+class Candidates:
+    """The detections of a frame's passes, merged (before any mask).
+
+    Attributes:
+        boxes: float32 [K, 4] normalized yxyx of the image.
+        scores, classes: [K].
+        source: int [K], the pass each detection comes from (index into ``passes``).
+        local: float32 [K, 4] the same boxes, normalized yxyx of their pass's region.
+        passes: (region, the detect stage's outputs) per pass.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+    source: np.ndarray
+    local: np.ndarray
+    passes: List[Tuple[Region, Dict[str, np.ndarray]]]
+
+    def take(self, idx) -> "Candidates":
+        idx = np.asarray(idx, np.int64)
+        return Candidates(self.boxes[idx], self.scores[idx], self.classes[idx],
+                          self.source[idx], self.local[idx], self.passes)
 
 
 class Segmenter(SegmenterBase):
     """Segment the people in images with any exported SSD-ISB model.
 
-    A two-stage model runs its detect stage, then each branch once on the crops of the people
-    it takes (:class:`~ssd_isb.runtime.mask_stage.MaskStage`): every detection at or above
-    ``score_threshold`` gets its mask, and the time follows the number of people. A single-graph
-    model runs its one graph (fixed branch slots).
+    A two-stage model runs its detect stage on the frame (and, with ``tiles``, on tiles of it
+    at its native aspect: people too small for the stretched frame are found there), merges the
+    passes, then runs each branch once on the crops of all the people it takes
+    (:class:`~ssd_isb.runtime.mask_stage.MaskStage`): every detection at or above
+    ``score_threshold`` gets its mask, and the time follows the number of people. With
+    ``zoom``, people the passes see small get a second look: a square around them, cut from
+    the original image, gives their mask (and box). A single-graph model runs its one graph
+    (fixed branch slots, no tiles or zoom).
 
     Args:
         model: ``.keras``, ``.tflite``, ``.onnx`` or ``.engine`` file (with its ``.json``
@@ -36,9 +85,14 @@ class Segmenter(SegmenterBase):
         mask_box_margin: each mask limited to its box grown by this fraction of the box's size;
             None: the whole encompassing window (thesis); "model" (default): the model's
             ``postprocess.mask_box_margin``.
+        tiles: "off" (one pass), "auto" (a grid chosen from the frame's size and aspect,
+            :func:`~ssd_isb.runtime.regions.auto_grid`) or a grid "RxC".
+        zoom: "off", "auto" or a context factor: the second look per person
+            (:mod:`ssd_isb.runtime.zoom`).
+        merge_iou: IoU above which detections of different passes are one person.
 
     Example:
-        >>> seg = Segmenter("model.tflite")
+        >>> seg = Segmenter("model.tflite", tiles="auto", zoom="auto")
         >>> result = seg(cv2.imread("people.jpg"))   # BGR, any size
         >>> result.masks.shape                        # (K, H, W) bool
     """
@@ -46,11 +100,16 @@ class Segmenter(SegmenterBase):
     def __init__(self, model: Optional[str] = None, backend: Optional[str] = None,
                  threads: Optional[int] = None, score_threshold: float = 0.5,
                  mask_threshold: Optional[float] = None,
-                 mask_box_margin: Union[float, None, str] = "model"):
+                 mask_box_margin: Union[float, None, str] = "model",
+                 tiles: TileSpec = "off", zoom: ZoomSpec = "off", merge_iou: float = 0.5):
         super().__init__()
         # LiteRT crashes the process (exit 139) when asked for 100,000 threads.
         check_range("--threads", threads, 1, MAX_THREADS)
         check_range("--score-threshold", score_threshold, 0.0, 1.0)
+        check_range("merge_iou", merge_iou, 0.0, 1.0)
+        self.tiles = parse_tiles(tiles)
+        self.zoom = parse_zoom(zoom)
+        self.merge_iou = float(merge_iou)
         if model is None:
             from ..zoo import default_model_path
 
@@ -71,19 +130,126 @@ class Segmenter(SegmenterBase):
         check_range("mask_box_margin", self.mask_box_margin, 0.0, 1.0)
         self.mask_stage = MaskStage(self.meta.branch_specs(), self.meta.grid,
                                     self.meta.skip_steps) if self.backend.two_stage else None
+        if self.mask_stage is None and (isinstance(self.tiles, tuple) or self.zoom):
+            from ..errors import UsageError
+
+            raise UsageError(f"{model}: tiles and zoom need a two-stage model (export it with "
+                             f"the default --graph two-stage)")
+        self.last_plan: List[Region] = []  # the passes of the last frame
+        self.last_zoomed = 0  # second looks in the last frame
+
+    def plan(self, image_size) -> List[Region]:
+        """The passes a frame of ``image_size`` (H, W) gets: the frame, then its tiles."""
+        if self.mask_stage is None:
+            return [full_region(image_size)]
+        return tile_plan(image_size, self.input_size, self.tiles)
 
     def preprocess(self, pixels: np.ndarray, color: str):
-        return model_input(pixels, self.input_size, color), None
+        if self.mask_stage is None:
+            return model_input(pixels, self.input_size, color), None
+        regions = self.plan(pixels.shape[:2])
+        inputs = [r.model_input(pixels, self.input_size, color) for r in regions]
+        return Frame(pixels, color, regions, inputs), None
 
-    def infer(self, x: np.ndarray):
+    def infer(self, x):
         if self.mask_stage is None:
             return self.backend.run(x)
-        return self.mask_stage(self.backend.detect(x), self.backend.run_branch,
-                               self.score_threshold)
+        if not isinstance(x, Frame):  # a bare model input: the frame it was made from
+            return self.mask_stage(self.backend.detect(x), self.backend.run_branch,
+                                   self.score_threshold)
+        candidates = self.candidates(x, self.score_threshold)
+        return self.masks(x, candidates)
+
+    def candidates(self, frame: Frame, score_threshold: float) -> Candidates:
+        """Every pass of the frame run and merged: the people found, before masks."""
+        passes = [(r, self.backend.detect(x)) for r, x in zip(frame.regions, frame.inputs)]
+        self.last_plan = list(frame.regions)
+        boxes, scores, classes, source, local, cut = [], [], [], [], [], []
+        for p, (region, detections) in enumerate(passes):
+            b, s, c = self.mask_stage.keep(detections, score_threshold)
+            boxes.append(region.to_image(b, frame.size))
+            local.append(b)
+            scores.append(s)
+            classes.append(c)
+            source.append(np.full(len(b), p, np.int64))
+            cut.append(cut_by_edges(b, region, frame.size) if region.kind == "tile"
+                       else np.zeros(len(b), bool))
+        merged = Candidates(np.concatenate(boxes), np.concatenate(scores),
+                            np.concatenate(classes), np.concatenate(source),
+                            np.concatenate(local), passes)
+        if len(passes) == 1:
+            return merged
+        return merged.take(merge_passes(merged.boxes, merged.scores, merged.source,
+                                        np.concatenate(cut), self.merge_iou))
+
+    def masks(self, frame: Frame, people: Candidates) -> StageOutput:
+        """Masks for the given people: from the pass that found them, or from a second look.
+
+        Returns:
+            The people (boxes refined where a second look re-detected them) with their mask
+            logits and windows, normalized to the image.
+        """
+        boxes = people.boxes.copy()
+        n = len(boxes)
+        views, owners, regions = [], [], []
+        zoomed = np.zeros(n, bool)
+        if self.zoom is not None and n:
+            zoomed = self._second_looks(frame, people, boxes, views, owners, regions)
+        for p, (region, detections) in enumerate(people.passes):
+            members = np.nonzero((people.source == p) & ~zoomed)[0]
+            if len(members):
+                views.append(View(self.mask_stage.maps(detections), people.local[members],
+                                  people.classes[members]))
+                owners.append(members)
+                regions.append(region)
+        logits_by_view, windows_by_view = self.mask_stage.run(views, self.backend.run_branch)
+        logits: List[np.ndarray] = [np.zeros((0, 0), np.float32)] * n
+        windows = np.zeros((n, 4), np.float32)
+        for members, region, view_logits, view_windows in zip(owners, regions, logits_by_view,
+                                                                windows_by_view):
+            has = (view_windows[:, 2] > view_windows[:, 0]) & (
+                view_windows[:, 3] > view_windows[:, 1])
+            windows[members[has]] = region.to_image(view_windows[has], frame.size)
+            for j, k in enumerate(members):
+                logits[k] = view_logits[j]
+        self.last_zoomed = int(zoomed.sum())
+        return StageOutput(boxes, people.scores, people.classes, logits, windows)
+
+    def _second_looks(self, frame: Frame, people: Candidates, boxes: np.ndarray, views: list,
+                      owners: list, regions: list) -> np.ndarray:
+        """Run the zoomed views of the people the policy picks; add their views (and refine
+        ``boxes`` in place where re-detected). Returns bool [K]: who got one."""
+        size = frame.size
+        pixel_boxes = normalized_to_pixels(boxes, size)
+        scales = np.array([region_scale(people.passes[p][0], self.input_size)
+                           for p in people.source], np.float32)
+        targets = zoom_targets(pixel_boxes, people.scores, scales, size, self.input_size,
+                               self.zoom)
+        zoomed = np.zeros(len(boxes), bool)
+        for k, region in targets:
+            x = region.model_input(frame.pixels, self.input_size, frame.color)
+            detections = self.backend.detect(x)
+            local = region.from_image(boxes[k:k + 1], size)
+            if self.zoom.redetect:
+                found, _, _ = self.mask_stage.keep(detections, 0.0)
+                if len(found):
+                    iou = iou_matrix(local, found)[0]
+                    best = int(np.argmax(iou))
+                    if iou[best] >= self.zoom.match_iou:
+                        local = found[best:best + 1]
+                        boxes[k] = region.to_image(local, size)[0]
+            views.append(View(self.mask_stage.maps(detections), local, people.classes[k:k + 1]))
+            owners.append(np.array([k]))
+            regions.append(region)
+            zoomed[k] = True
+        return zoomed
 
     def segment_boxes(self, image, boxes: np.ndarray, color: str = "bgr") -> Segmentation:
         """Masks for given person boxes instead of detected ones (the branches given perfect
         detections: a box-prompted mask, e.g. for a human box without a mask).
+
+        Each box takes its mask from the whole frame's pass, or from a second look when
+        ``zoom`` is on and picks it (never re-detected: the box is given).
 
         Args:
             image: a path or an image array (see :meth:`segment`).
@@ -102,26 +268,32 @@ class Segmenter(SegmenterBase):
             raise UsageError(f"{self.path}: masks for given boxes need a two-stage model "
                              f"(export with the default --graph two-stage)")
         pixels, color = self.read(image, color)
-        h, w = pixels.shape[:2]
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
-        x, _ = self.preprocess(pixels, color)
-        detections = self.backend.detect(x)
-        norm = pixels_to_normalized(boxes, (h, w))
-        given = {**detections, "boxes": norm[None],
-                 "scores": np.ones((1, len(norm)), np.float32),
-                 "classes": np.ones((1, len(norm)), np.int32),
-                 "count": np.array([len(norm)], np.int32)}
-        out = self.mask_stage(given, self.backend.run_branch, 0.5)
-        return decode_stages(out, (h, w), self.class_names, self.mask_threshold,
+        size = pixels.shape[:2]
+        region = full_region(size)
+        frame = Frame(pixels, color, [region], [region.model_input(pixels, self.input_size,
+                                                                   color)])
+        norm = pixels_to_normalized(np.asarray(boxes, np.float32).reshape(-1, 4), size)
+        n = len(norm)
+        people = Candidates(norm, np.ones(n, np.float32), np.ones(n, np.int32),
+                            np.zeros(n, np.int64), norm,
+                            [(region, self.backend.detect(frame.inputs[0]))])
+        kept = self.zoom
+        if kept is not None:
+            self.zoom = dataclasses.replace(kept, redetect=False)
+        try:
+            out = self.masks(frame, people)
+        finally:
+            self.zoom = kept
+        return decode_stages(out, size, self.class_names, self.mask_threshold,
                              self.mask_box_margin)
 
     def track(self, image, tracker, color: str = "bgr") -> Segmentation:
         """The people of one video frame with their track IDs (:class:`ssd_isb.tracking.Tracker`).
 
         The detector's boxes down to the tracker's ``low_score`` go to the tracker (ByteTrack
-        uses the low-scored ones); a two-stage model then computes masks only for the people
-        tracked, so tracking costs no mask time for the boxes it drops (with mask similarity,
-        every box needs its mask first).
+        uses the low-scored ones); a two-stage model then computes masks (and second looks)
+        only for the people tracked, so tracking costs no mask time for the boxes it drops
+        (with mask similarity, every box needs its mask first).
 
         Args:
             image: a path or an image array (see :meth:`segment`).
@@ -131,9 +303,6 @@ class Segmenter(SegmenterBase):
         Returns:
             The tracked people, ``track_ids`` set; ``last_timings`` has a ``track`` entry.
         """
-        import dataclasses
-        import time
-
         t0 = time.perf_counter()
         low = tracker.config.low_score
         boxes_only = self.mask_stage is not None and tracker.config.similarity == "box"
@@ -151,21 +320,17 @@ class Segmenter(SegmenterBase):
             return out
         pixels, order = self.read(image, color)
         h, w = pixels.shape[:2]
-        x, _ = self.preprocess(pixels, order)
+        frame, _ = self.preprocess(pixels, order)
         t1 = time.perf_counter()
-        detections = self.backend.detect(x)
-        boxes, scores, classes = self.mask_stage.keep(detections, low)
-        n = len(boxes)
+        people = self.candidates(frame, low)
+        n = len(people.boxes)
         t2 = time.perf_counter()
         tracked = tracker(Segmentation(
-            boxes=normalized_to_pixels(boxes, (h, w)), scores=scores, class_ids=classes,
-            masks=np.zeros((n, 1, 1), bool), has_mask=np.zeros(n, bool), image_size=(h, w),
-            class_names=list(self.class_names)))
+            boxes=normalized_to_pixels(people.boxes, (h, w)), scores=people.scores,
+            class_ids=people.classes, masks=np.zeros((n, 1, 1), bool),
+            has_mask=np.zeros(n, bool), image_size=(h, w), class_names=list(self.class_names)))
         t3 = time.perf_counter()
-        idx = tracker.indices
-        given = {**detections, "boxes": boxes[idx][None], "scores": scores[idx][None],
-                 "classes": classes[idx][None], "count": np.array([len(idx)], np.int32)}
-        out = self.mask_stage(given, self.backend.run_branch, 0.0)
+        out = self.masks(frame, people.take(tracker.indices))
         t4 = time.perf_counter()
         result = decode_stages(out, (h, w), self.class_names, self.mask_threshold,
                                self.mask_box_margin)
