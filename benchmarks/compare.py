@@ -60,6 +60,11 @@ def main(argv=None) -> int:
                    "coco_person_val2017)")
     p.add_argument("--people", type=int, nargs="*", default=[],
                    help="also time each model on a real frame with these numbers of people")
+    p.add_argument("--tiles", nargs="+", default=["off"], metavar="auto|off|RxC",
+                   help="sliced inference settings of our models, one row each (default: off)")
+    p.add_argument("--zoom", nargs="+", default=["off"], metavar="auto|off|FACTOR",
+                   help="second-look settings of our models, paired with --tiles in order "
+                        "(one value: used for every --tiles)")
     p.add_argument("--output", help="JSON report")
     p.add_argument("--markdown", help="write the table here too")
     p.add_argument("--readme", help="replace the block between '<!-- compare:start -->' and "
@@ -74,6 +79,9 @@ def main(argv=None) -> int:
     timing = list_images(args.timing_images) if args.timing_images else default_images(
         args.timing_count)
     timing = timing[:args.timing_count]
+    zooms = args.zoom if len(args.zoom) == len(args.tiles) else args.zoom[:1] * len(args.tiles)
+    if len(args.zoom) not in (1, len(args.tiles)):
+        p.error("--zoom takes one value or as many as --tiles")
     if not timing:
         p.error("no images to time on: pass --timing-images")
     try:
@@ -82,7 +90,8 @@ def main(argv=None) -> int:
                          annotations=args.annotations, annotation_images=args.images,
                          split=args.split, memory=not args.no_memory,
                          max_images=args.max_images, people=args.people,
-                         progress=lambda m: print(m, file=sys.stderr, flush=True))
+                         progress=lambda m: print(m, file=sys.stderr, flush=True),
+                         passes=list(zip(args.tiles, zooms)))
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"compare.py: {err}", file=sys.stderr)
         return 1

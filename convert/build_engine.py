@@ -4,7 +4,9 @@
 Standalone: imports tensorrt, numpy and OpenCV (through ssd_isb's TF-free modules), never
 TensorFlow. Writes ``M.engine`` and its sidecar ``M.engine.json``; a two-stage export (the
 default) becomes two engines, the detect stage ``M.engine`` and the branch stage
-``M.isb.engine`` with an optimization profile over the number of crops (the sidecar names it).
+``M.isb.engine`` with an optimization profile over the number of crops, and a third for its
+features stage, ``M.features.engine``, with a profile over the number of zoomed views and
+their size (the sidecar names them).
 
     python convert/build_engine.py --onnx model.onnx --engine model.engine --precision fp16
     python convert/build_engine.py --onnx model.onnx --engine model.engine --precision int8 \\
@@ -34,7 +36,7 @@ from ssd_isb.tensorrt import (CalibratorCore, ImageBatcher, engine_metadata,  # 
                               make_entropy_calibrator, tensorrt_available)
 from ssd_isb.tensorrt.engine import TensorRTError  # noqa: E402
 from ssd_isb.tensorrt.stages import (branch_engine_path, branch_profile,  # noqa: E402
-                                     split_two_stage)
+                                     features_profile, split_two_stage)
 
 log = logging.getLogger("build_engine")
 
@@ -51,7 +53,9 @@ def check_onnx(path: str) -> int:
             dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
                     for d in v.type.tensor_type.shape.dim]
             crops = isinstance(dims[0], str) and dims[0].startswith("K_")  # branch batch
-            if any(not isinstance(d, int) or d <= 0 for d in dims[1 if crops else 0:]):
+            views = isinstance(dims[0], str) and dims[0] == "N_features"  # zoomed views
+            if not views and any(not isinstance(d, int) or d <= 0
+                                 for d in dims[1 if crops else 0:]):
                 problems.append(f"{kind} {v.name} has a dynamic shape {dims}")
             log.info("%-6s %s: %s %s", kind, v.name, dims,
                      onnx.TensorProto.DataType.Name(v.type.tensor_type.elem_type))
@@ -106,15 +110,24 @@ def build(args) -> int:
         # Two engines: the detect stage (int8-calibrated on images like the single graph) and
         # the branch stage with one profile over the number of crops. Its inputs are feature
         # crops, not images, so int8 would need a calibrator of crops: it is built in fp16.
+        # The features stage (zoomed views) is built in fp16 likewise: its calibration data
+        # would be the views the runtime cuts, not the images ImageBatcher reads.
+        stage_precision = "fp16" if args.precision == "int8" else args.precision
         with tempfile.TemporaryDirectory() as tmp:
-            detect_onnx, branch_onnx = split_two_stage(args.onnx, meta, tmp)
+            files = split_two_stage(args.onnx, meta, tmp)
             branches = branch_engine_path(args.engine)
-            io_lines = build_one(detect_onnx, args.engine, args.precision, args)
-            io_lines += build_one(branch_onnx, branches,
-                                  "fp16" if args.precision == "int8" else args.precision, args,
+            io_lines = build_one(files.detect, args.engine, args.precision, args)
+            io_lines += build_one(files.branches, branches, stage_precision, args,
                                   profile=lambda shapes: branch_profile(shapes,
                                                                         meta.max_detections))
-        meta.stage_files = {"branches": os.path.basename(branches)}
+            meta.stage_files = {"branches": os.path.basename(branches)}
+            if files.features:
+                features = branch_engine_path(args.engine, "features")
+                io_lines += build_one(
+                    files.features, features, stage_precision, args,
+                    profile=lambda shapes: features_profile(shapes, meta.input_size,
+                                                            args.max_views))
+                meta.stage_files["features"] = os.path.basename(features)
     meta.config["tensorrt"]["io"] = io_lines
     log.info("wrote %s", write_sidecar(args.engine, meta))
     return 0
@@ -130,6 +143,9 @@ def main(argv=None) -> int:
     parser.add_argument("--calib-batches", type=int, default=500)
     parser.add_argument("--timing-cache", help="builder timing cache (speeds up rebuilds)")
     parser.add_argument("--workspace", type=int, default=1024, help="workspace limit in MB")
+    parser.add_argument("--max-views", type=int, default=16,
+                        help="most zoomed views the features engine takes in one call "
+                             "(default: 16, the runtime's zoom cap)")
     parser.add_argument("--check", "--dry-run", action="store_true", dest="check",
                         help="validate the ONNX only (works without TensorRT)")
     parser.add_argument("--verbose", action="store_true")

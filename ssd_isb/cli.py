@@ -40,11 +40,18 @@ def _track_options(p, demo: bool = True) -> None:
                                         ".jsonl (and a MOTChallenge _mot.txt beside it)")
 
 
-def _runtime_options(p, score: bool = False) -> None:
+def _runtime_options(p, score: bool = False, passes: bool = True) -> None:
     p.add_argument("--model", help="model file (default: the shipped int8 Multi-Shape)")
     p.add_argument("--backend", choices=["keras", "tflite", "onnx", "tensorrt"],
                    help="runtime (default: from the model file's extension)")
     p.add_argument("--threads", type=int, help="CPU threads of the runtime (default: its own)")
+    if passes:
+        p.add_argument("--tiles", default="auto", metavar="auto|off|RxC",
+                       help="sliced inference: the frame plus tiles at its native aspect, "
+                            "merged (auto: a grid from the frame's size; off: one pass)")
+        p.add_argument("--zoom", default="auto", metavar="auto|off|FACTOR",
+                       help="a second look per person: masks from a view zoomed on them "
+                            "(FACTOR: its side / the box's longer side)")
     if score:
         p.add_argument("--score-threshold", type=float, default=0.5, help="detections kept")
         p.add_argument("--max-frames", type=int, help="stop a video or stream after N frames")
@@ -173,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--graph", choices=["two_stage", "single"], default="two_stage",
                    help="detect + branch stages (every person gets a mask), or one graph")
     p.add_argument("--max-detections", type=int, help="two-stage NMS cap (default: config's)")
+    p.add_argument("--input-size", metavar="WxH", help="export at another input size, "
+                   "multiples of 32 (e.g. 576x320 for 16:9 frames; default: the config's)")
     p.add_argument("--output", required=True, help="model file to write (sidecar beside it)")
 
     p = command("benchmark", commands.cmd_benchmark, "per-stage latency, FPS and memory of a model")

@@ -18,6 +18,23 @@ from .errors import SSDISBError, UsageError
 INTERRUPTED = 130  # the shell's code for Ctrl-C
 
 
+def parse_size(text: str):
+    """``WxH`` (or one number for a square) -> (h, w) pixels, multiples of 32.
+
+    Raises:
+        UsageError: anything else (one line naming the value).
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+))?\s*", str(text))
+    if not match:
+        raise UsageError(f"--input-size {text!r}: expected WxH (e.g. 576x320) or one number")
+    w = int(match.group(1))
+    h = int(match.group(2) or w)
+    if w < 64 or h < 64 or w % 32 or h % 32:
+        raise UsageError(f"--input-size {text}: width and height must be multiples of 32, "
+                         f"at least 64")
+    return h, w
+
+
 def cmd_info(args) -> str:
     cfg = load_config(args.config)  # a bad config fails before TensorFlow loads
     from .model.summary import model_summary, summary_lines
@@ -179,7 +196,7 @@ def cmd_evaluate(args) -> str:
                       args.box_masks, args.threads, args.max_images, split=args.split,
                       holdout_every=args.holdout_every, plots=args.plots,
                       num_overlays=args.num_overlays, output=args.output,
-                      crowd_nesting=args.crowd_nesting)
+                      crowd_nesting=args.crowd_nesting, tiles=args.tiles, zoom=args.zoom)
     return "\n".join(report_lines(report, args.output))
 
 
@@ -211,7 +228,8 @@ def cmd_export(args) -> str:
     report = export_model(load_config(args.config) if args.config else None, args.weights,
                           args.format, args.quantize, args.output, args.calibration,
                           args.calibration_images, args.integer_io, args.check_images,
-                          graph=args.graph, max_detections=args.max_detections)
+                          graph=args.graph, max_detections=args.max_detections,
+                          input_size=parse_size(args.input_size) if args.input_size else None)
     return "\n".join(report_lines(report))
 
 
@@ -221,7 +239,7 @@ def cmd_benchmark(args) -> str:
 
     images = folder_images(args.images) if args.images else None
     report = run_benchmark(args.model, args.backend, args.threads, args.runs, args.warmup,
-                           images, output=args.output)
+                           images, output=args.output, tiles=args.tiles, zoom=args.zoom)
     return summary_line(report) + (f" -> {args.output}" if args.output else "")
 
 
@@ -234,7 +252,8 @@ def cmd_demo(args) -> str:
         smooth=args.smooth, score_threshold=args.score_threshold,
         reconnect_seconds=args.reconnect_seconds, summary_path=args.summary,
         track=args.track, similarity=args.track_similarity, tracks=args.tracks,
-        blur_background=args.blur_background, replace_background=args.replace_background))
+        blur_background=args.blur_background, replace_background=args.replace_background,
+        tiles=args.tiles, zoom=args.zoom))
 
 
 def cmd_predict(args):
@@ -255,7 +274,7 @@ def cmd_predict(args):
                 threads=args.threads, score_threshold=args.score_threshold,
                 annotations=args.annotations, overlays=not args.no_overlays,
                 max_frames=args.max_frames, exist_ok=args.exist_ok, track=args.track,
-                similarity=args.track_similarity)
+                similarity=args.track_similarity, tiles=args.tiles, zoom=args.zoom)
     return summary_line(s), INTERRUPTED if s["interrupted"] else 0
 
 

@@ -46,7 +46,7 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
              summary_path: Optional[str] = None, track: bool = False,
              similarity: str = "box", tracks: Optional[str] = None,
              blur_background: bool = False,
-             replace_background: Optional[str] = None) -> Dict:
+             replace_background: Optional[str] = None, tiles="auto", zoom="auto") -> Dict:
     """Run the demo loop until the source ends, ``max_frames`` or a quit key.
 
     ``model`` None is the shipped default; ``summary_path`` also writes the summary as JSON.
@@ -55,7 +55,9 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
     to frame (ByteTrack), and ``tracks`` writes them per frame (JSON lines + MOT ``.txt``).
     ``blur_background`` / ``replace_background`` (an image file) show the frame with what is
     not person blurred or replaced: from a semantic model's map, or from the union of an
-    instance model's masks (the shipped default when ``model`` is None).
+    instance model's masks (the shipped default when ``model`` is None). ``tiles`` and
+    ``zoom``: sliced inference and the second look per person
+    (:class:`~ssd_isb.runtime.Segmenter`).
 
     Returns:
         Summary: ``frames``, ``dropped``, ``unreadable``, ``reconnects``, ``ended_by``,
@@ -93,14 +95,15 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
                            max_frames=max_frames, backend=backend, threads=threads,
                            smooth=smooth, score_threshold=score_threshold,
                            reconnect_seconds=reconnect_seconds, summary_path=summary_path,
-                           track=track, similarity=similarity, tracks=tracks)
+                           track=track, similarity=similarity, tracks=tracks, tiles=tiles,
+                           zoom=zoom)
     if effect is not None:
         from .runtime.semantic import person_segmenter
 
         seg = person_segmenter(model, backend, threads, score_threshold)
     else:
         seg = Segmenter(model, backend=backend, threads=threads,
-                        score_threshold=score_threshold)
+                        score_threshold=score_threshold, tiles=tiles, zoom=zoom)
     frames = FrameSource(sources[0], reconnect_seconds=reconnect_seconds)
     pipe = FramePipeline(seg, track=track, similarity=similarity, smooth=smooth,
                          output=output, tracks=tracks, background=effect)

@@ -51,6 +51,9 @@ class ModelMetadata:
     skip_steps: Optional[int] = None  # FCN skip steps: how many feature maps a branch crops
     grid: Optional[List[int]] = None  # the stride-32 grid (rows, cols)
     stage_files: Optional[Dict[str, str]] = None  # stages in other files (TensorRT engines)
+    # A ``features`` stage beside ``detect`` (images of any batch and size -> the maps only):
+    # the second look per person runs it (ssd_isb.runtime.zoom). False in older files.
+    features_stage: bool = False
     format_version: int = FORMAT_VERSION
     # "instance" (boxes + masks) or "semantic" (a person probability map, ``probability``)
     task: str = "instance"

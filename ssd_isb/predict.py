@@ -85,7 +85,7 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
             threads: Optional[int] = None, score_threshold: float = 0.5,
             annotations: Optional[str] = None, overlays: bool = True,
             max_frames: Optional[int] = None, exist_ok: bool = False, track: bool = False,
-            similarity: str = "box") -> Dict:
+            similarity: str = "box", tiles="auto", zoom="auto") -> Dict:
     """Segment ``source`` (an image, a folder of images or a video file) with ``model``.
 
     Args:
@@ -103,6 +103,8 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
             keeps an ID (ByteTrack), each result carries its ``track_id``, and the tracks are
             written per frame to ``tracks.jsonl`` and ``tracks_mot.txt``.
         similarity: the tracker's "box" or "mask" similarity.
+        tiles, zoom: sliced inference and the second look per person
+            (:class:`~ssd_isb.runtime.Segmenter`).
 
     Returns:
         Summary: ``images``, ``instances``, ``unreadable``, ``results`` (path),
@@ -125,7 +127,7 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
     output = check_writable(folder)
     try:
         return _predict(model, source, output, backend, threads, score_threshold, annotations,
-                        overlays, max_frames, track, similarity)
+                        overlays, max_frames, track, similarity, tiles, zoom)
     except BaseException:
         # A failed run leaves no empty folder behind (what it wrote, it keeps).
         if made and os.path.isdir(output) and not os.listdir(output):
@@ -134,8 +136,9 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
 
 
 def _predict(model, source, output, backend, threads, score_threshold, annotations, overlays,
-             max_frames, track=False, similarity="box") -> Dict:
-    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
+             max_frames, track=False, similarity="box", tiles="auto", zoom="auto") -> Dict:
+    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold,
+                    tiles=tiles, zoom=zoom)
     tracking = None
     if track:
         from .tracking import tracker_for

@@ -14,6 +14,8 @@ from typing import List, Tuple
 
 GRAPHS = ("two_stage", "single")
 DETECT = "detect"
+# Images (any batch, any size) -> the maps only: the second look per person.
+FEATURES_STAGE = "features"
 DETECTIONS = ("boxes", "scores", "classes", "count")
 FEATURES = ("stride32", "stride16", "stride8", "stride4")
 LEVELS = (1, 2, 4, 8)  # resolution of each feature map relative to the stride-32 grid
@@ -22,6 +24,12 @@ LEVELS = (1, 2, 4, 8)  # resolution of each feature map relative to the stride-3
 def feature_names(skip_steps: int) -> List[str]:
     """The maps a branch with ``skip_steps`` FCN skip steps crops, coarsest first."""
     return list(FEATURES[:skip_steps + 1])
+
+
+def features_output(feature: str) -> str:
+    """Output name of a map in the features stage (``features_stride32``): distinct from the
+    detect stage's, as both stages share one ONNX graph."""
+    return f"{FEATURES_STAGE}_{feature}"
 
 
 def crop_names(branch: str, skip_steps: int) -> List[str]:
@@ -35,6 +43,11 @@ def crop_names(branch: str, skip_steps: int) -> List[str]:
 def logits_name(branch: str) -> str:
     """Output name of a branch stage: mask logits [K, h', w', classes]."""
     return f"{branch}_logits"
+
+
+def features_io(meta) -> Tuple[List[str], List[str]]:
+    """(inputs, outputs) by name of the features stage of a two-stage model's metadata."""
+    return ["images"], [features_output(k) for k in feature_names(int(meta.skip_steps))]
 
 
 def stage_io(meta) -> Tuple[Tuple[List[str], List[str]], Tuple[List[str], List[str]]]:

@@ -112,7 +112,7 @@ def run_streams(model: Optional[str], sources: List, output: Optional[str] = Non
                 smooth: bool = False, score_threshold: float = 0.5,
                 reconnect_seconds: float = 20.0, summary_path: Optional[str] = None,
                 track: bool = False, similarity: str = "box",
-                tracks: Optional[str] = None) -> Dict:
+                tracks: Optional[str] = None, tiles="auto", zoom="auto") -> Dict:
     """Run the demo on several sources at once (see the module docstring).
 
     Arguments as :func:`ssd_isb.demo.run_demo`; ``output`` and ``tracks`` get the stream's
@@ -126,7 +126,8 @@ def run_streams(model: Optional[str], sources: List, output: Optional[str] = Non
         ``frames``, ``seconds``, ``fps_total`` (all streams' frames over the wall time),
         ``ended_by``, ``backend``.
     """
-    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
+    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold,
+                    tiles=tiles, zoom=zoom)
     ready = threading.Event()
     readers: List[StreamReader] = []
     try:

@@ -65,7 +65,7 @@ def test_compare_script_end_to_end(keras_model, tmp_path):
         lat = r["latency_ms"]["total"]
         assert 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["max"]
         assert r["segm"]["AP50"] >= 0 and r["eval_images"] == 6
-    assert rows["yolov8-seg"]["latency_vs_peer"] == 1.0
+    assert rows["yolo11-seg"]["latency_vs_peer"] == 1.0  # the peer to beat
     assert rows["ssd-isb"]["params"] == 3358647 and rows["ssd-isb"]["precision"] == "fp32 (Keras)"
     # The peer really segments people: its masks score well on the same images.
     assert rows["yolov8-seg"]["segm"]["AP50"] > 20

@@ -179,7 +179,7 @@ def test_two_stage_onnx_splits_into_two_tensorrt_networks(exports, tmp_path):
 
     path = exports[(TRAINED, "onnx", "none", "two_stage")]["output"]
     meta = read_sidecar(path)
-    detect, branches = split_two_stage(path, meta, str(tmp_path))
+    detect, branches, features = split_two_stage(path, meta, str(tmp_path))
     d, b = onnx.load(detect), onnx.load(branches)
     onnx.checker.check_model(d)
     onnx.checker.check_model(b)

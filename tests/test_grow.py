@@ -98,6 +98,6 @@ def test_fcn4_two_stage_export_agrees_with_keras(grown, fmt, suffix, tmp_path):
 
         from ssd_isb.tensorrt.stages import split_two_stage
 
-        detect, branches = split_two_stage(out, meta, str(tmp_path))
+        detect, branches, _ = split_two_stage(out, meta, str(tmp_path))
         assert "stride4" in {o.name for o in onnx.load(detect).graph.output}
         assert "isb_10x5_crop4" in {i.name for i in onnx.load(branches).graph.input}

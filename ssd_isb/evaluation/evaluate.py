@@ -184,7 +184,8 @@ def evaluate(model: Optional[str], annotations: str, images: str, backend: Optio
              box_masks: bool = False, threads: Optional[int] = None,
              max_images: Optional[int] = None, split: str = "all", holdout_every: int = 5,
              plots: Optional[str] = None, num_overlays: int = 4,
-             output: Optional[str] = None, crowd_nesting: Optional[int] = None) -> Dict:
+             output: Optional[str] = None, crowd_nesting: Optional[int] = None,
+             tiles="auto", zoom="auto") -> Dict:
     """Evaluate a model file on a COCO dataset (a box-only file: ``bbox`` only, ``segm``
     None).
 
@@ -204,6 +205,8 @@ def evaluate(model: Optional[str], annotations: str, images: str, backend: Optio
         num_overlays: overlays of each kind.
         output: write the report here as JSON too.
         crowd_nesting: see :func:`load_ground_truth`.
+        tiles, zoom: sliced inference and the second look per person
+            (:class:`~ssd_isb.runtime.Segmenter`), as an application runs them.
 
     Returns:
         The report: ``segm``, ``bbox``, ``images``, ``backend``, ``model``, ``box_masks``,
@@ -218,7 +221,8 @@ def evaluate(model: Optional[str], annotations: str, images: str, backend: Optio
             check_writable(plots)
         except OutputError as err:
             raise OutputError(f"--plots {err}") from None
-    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=0.0)
+    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=0.0, tiles=tiles,
+                    zoom=zoom)
     report = evaluate_segmenter(seg, annotations, images, seg.path, box_masks, max_images,
                                 split, holdout_every, plots, num_overlays, crowd_nesting)
     if output:
@@ -294,6 +298,11 @@ def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model:
         "annotations": os.path.abspath(annotations), "split": split,
         "crowd_nesting": crowd_nesting,
     }
+    if hasattr(seg, "tiles"):  # an SSD-ISB model: how its passes ran
+        from ..runtime.regions import tiles_text
+        from ..runtime.zoom import zoom_text
+
+        report["tiles"], report["zoom"] = tiles_text(seg.tiles), zoom_text(seg.zoom)
     if plots and not boxes_only:
         from .plots import write_plots
 

@@ -39,3 +39,14 @@ def model_inputs(paths: List[str], input_size) -> Iterator[np.ndarray]:
             yield model_input(read_image(path), input_size)
         except ImageError:
             continue
+
+
+def read_images(paths: List[str]) -> List[np.ndarray]:
+    """The readable images among ``paths`` (BGR uint8), in order."""
+    out = []
+    for path in paths:
+        try:
+            out.append(read_image(path))
+        except ImageError:
+            continue
+    return out

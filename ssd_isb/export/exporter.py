@@ -17,7 +17,8 @@ import numpy as np
 
 from ..config import Config
 from ..metadata import ModelMetadata, write_sidecar
-from ..stages import DETECT, GRAPHS
+from ..runtime.image_io import model_input
+from ..stages import DETECT, FEATURES_STAGE, GRAPHS
 from .agreement import compare, single_graph, two_stage, within_tolerance
 from .calibration import calibration_paths, model_inputs
 from .formats import ExportError, ExportFormat, Quantization
@@ -26,15 +27,29 @@ from .writer import Stopwatch, file_size, write_format
 log = logging.getLogger("ssd_isb.export")
 
 
-def load_for_export(cfg: Config, weights: str):
-    """The Keras inference model from a ``.keras`` file or detector ``.weights.h5``."""
+def with_input_size(cfg: Config, size) -> Config:
+    """``cfg`` for another input (h, w): the same weights on another grid, with anchors made
+    for it (non-square inputs keep anchors square in pixels, as the TF OD API does)."""
+    import dataclasses
+
+    from ..config import validate
+
+    h, w = int(size[0]), int(size[1])
+    return validate(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model,
+                                                                       input_size=(h, w))))
+
+
+def load_for_export(cfg: Config, weights: str, trained_size=None):
+    """The Keras inference model from a ``.keras`` file or detector ``.weights.h5``, built at
+    ``cfg``'s input size (a ``.keras`` model trained at ``trained_size`` may be exported at
+    another: its layers are size-free)."""
     from ..model import SSDISB, load_model
 
     if not os.path.exists(weights):
         raise ExportError(f"{weights}: no such weights file")
     if weights.endswith(".keras"):
         saved = load_model(weights)
-        expected = tuple(cfg.model.input_size)
+        expected = tuple(trained_size or cfg.model.input_size)
         if tuple(saved.input_shape[1:3]) != expected:
             raise ExportError(f"{weights}: input {saved.input_shape[1:3]} does not match the "
                               f"config's {expected}")
@@ -65,7 +80,7 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
                  quantization: Quantization, output: str, calibration: Optional[str] = None,
                  calibration_images: int = 200, integer_io: bool = False,
                  check_images: int = 16, check: bool = True, graph: str = "two_stage",
-                 max_detections: Optional[int] = None) -> Dict:
+                 max_detections: Optional[int] = None, input_size=None) -> Dict:
     """Export and check one model; returns a report (paths, sizes, I/O, agreement).
 
     Args:
@@ -85,6 +100,9 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
             runtime's crops in between: every detection gets its mask) or "single" (one
             self-contained graph with fixed branch slots).
         max_detections: NMS cap of the detect stage (default: the config's).
+        input_size: (h, w) to export at instead of the config's, multiples of 32 (e.g.
+            (320, 576) for 16:9 frames: the frame is no longer squeezed, and the anchors are
+            made for that grid).
     """
     from ..metadata import model_config
 
@@ -95,6 +113,11 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
     elif cfg is None:
         raise ExportError(f"{weights}: detector weights need --config (a .keras model carries "
                           f"its own)")
+    trained_size = tuple(cfg.model.input_size)
+    if input_size is not None:
+        if cfg.model.task == "semantic":
+            raise ExportError("--input-size is for instance models")
+        cfg = with_input_size(cfg, input_size)
     if cfg.model.task == "semantic":
         from .semantic import export_semantic
 
@@ -116,7 +139,7 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
                           f"export fp32 (TensorRT quantizes when it builds the engine)")
     watch = Stopwatch()
     lap = watch.lap
-    model = load_for_export(cfg, weights)
+    model = load_for_export(cfg, weights, trained_size)
     lap("load")
     size = tuple(cfg.model.input_size)
     os.makedirs(os.path.dirname(os.path.abspath(output)) or ".", exist_ok=True)
@@ -124,10 +147,11 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
                     "graph": graph, "seconds": watch.seconds}
     two = graph == "two_stage"
     if two:
-        from .stages import KerasStages, stage_models
+        from .stages import KerasStages, features_model, stage_models
 
         detect, branches, specs = stage_models(model, cfg, max_detections)
-        keras_stages = KerasStages(detect, branches)
+        features = features_model(model, cfg)
+        keras_stages = KerasStages(detect, branches, features)
         cap = int(detect.outputs[1].shape[-1])  # the scores head: [1, N]
     else:
         cap = cfg.postprocess.max_detections
@@ -136,7 +160,8 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
         if two:
             from .stages import write_saved_model
 
-            write_saved_model(detect, branches, saved, combined=fmt == ExportFormat.ONNX)
+            write_saved_model(detect, branches, saved, combined=fmt == ExportFormat.ONNX,
+                              features=features)
         else:
             from .saved_model import to_saved_model
 
@@ -147,23 +172,28 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
             paths = calibration_paths(cfg, calibration, calibration_images)
             report["calibration_images"] = len(paths)
             if two:
+                from .calibration import read_images
                 from .stages import representative_samples
 
+                images = read_images(paths)
                 samples = representative_samples(
-                    keras_stages.detect, model_inputs(paths, size), specs,
-                    cfg.model.grid, cfg.isb.skip_steps)
+                    keras_stages.detect, (model_input(p, size) for p in images), specs,
+                    cfg.model.grid, cfg.isb.skip_steps, features_fn=keras_stages.features,
+                    images=images)
                 representative = lambda: iter(samples)  # noqa: E731
             else:
                 representative = lambda: ([x] for x in model_inputs(paths, size))  # noqa
         write_format(saved, output, fmt, quantization, report, (1,) + size + (3,),
                      representative, integer_io,
                      signature="combined" if two else "serving_default",
-                     signature_keys=[DETECT] + [s.name for s in specs] if two else None)
+                     signature_keys=[DETECT, FEATURES_STAGE] + [s.name for s in specs] if two
+                     else None)
         lap(fmt.value)
     params = int(model.count_params())
     meta = ModelMetadata.from_config(
         cfg, backend_format=fmt.value, quantization=quantization.value, params=params,
-        input_dtype="uint8" if integer_io else "float32", graph=graph, max_detections=cap)
+        input_dtype="uint8" if integer_io else "float32", graph=graph, max_detections=cap,
+        features_stage=two)
     report["sidecar"] = write_sidecar(output, meta)
     report["bytes"] = file_size(output)
     report["params"] = params

@@ -62,7 +62,9 @@ def finalize(path: str, input_shape) -> "onnx.ModelProto":  # noqa: F821
     """Static image shape, explicit Resize sizes, folded constants; saves over ``path``.
 
     A two-stage graph keeps one dynamic dimension per branch, named ``K_<branch>``: the number
-    of crops (people) that branch gets, on its crop inputs and its logits output.
+    of crops (people) that branch gets, on its crop inputs and its logits output; its features
+    stage keeps a dynamic batch and size (``N_features``, ``H_features``, ``W_features``: the
+    zoomed views of a frame, any multiple of 32 on a side).
     """
     import onnx
     import onnx_graphsurgeon as gs
@@ -72,6 +74,11 @@ def finalize(path: str, input_shape) -> "onnx.ModelProto":  # noqa: F821
     image = next((t for t in graph.inputs if t.name == "image"), graph.inputs[0])
     image.shape = list(input_shape)
     for t in graph.inputs + graph.outputs:
+        if t.name == "images" or t.name.startswith("features_stride"):
+            t.shape = ["N_features", "H_features" if t.name == "images" else None,
+                       "W_features" if t.name == "images" else None, t.shape[-1] if t.shape
+                       else (3 if t.name == "images" else None)]
+            continue
         for suffix in ("_crop32", "_crop16", "_crop8", "_logits"):
             if t.name.endswith(suffix) and t.shape:
                 t.shape = [f"K_{t.name[:-len(suffix)].lower()}"] + list(t.shape[1:])

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..branches import BranchSpec, branch_specs
 from ..config import Config
-from ..stages import DETECT, DETECTIONS, LEVELS, crop_names, feature_names, logits_name
+from ..stages import (DETECT, DETECTIONS, FEATURES_STAGE, LEVELS, crop_names, feature_names,
+                      features_output, logits_name)
 
 COMBINED = "combined"  # the one-graph endpoint ONNX is converted from (both stages side by side)
 
@@ -61,6 +62,30 @@ def stage_models(model, cfg: Config, max_detections: Optional[int] = None):
     return detect, branches, specs
 
 
+def features_model(model, cfg: Config):
+    """The features stage: any number of images of any size (multiples of 32) -> the maps the
+    branches crop, and nothing else (no SSD heads, no NMS): what a second look per person
+    needs (:mod:`ssd_isb.runtime.zoom`). Its layers are rebuilt on an input of free batch
+    and size and take the trained detector's weights by name (the same backbone)."""
+    import keras
+    from keras import layers
+
+    from ..model.builder import FEATURE_LAYERS
+    from ..model.mobilenet import mobilenet_v1
+
+    detector = model.get_layer("detector")
+    image = keras.Input((None, None, 3), name="images")
+    x = layers.Rescaling(1.0 / 128.0, offset=-1.0, name="preprocess")(image)
+    ends = mobilenet_v1(x, cfg.model.depth_multiplier)
+    names = feature_names(cfg.isb.skip_steps)
+    features = keras.Model(image, {features_output(k): ends[FEATURE_LAYERS[k]] for k in names},
+                           name=FEATURES_STAGE)
+    for layer in features.layers:
+        if layer.weights:
+            layer.set_weights(detector.get_layer(layer.name).get_weights())
+    return features
+
+
 def _crop_specs(model, name: str):
     import tensorflow as tf
 
@@ -68,10 +93,12 @@ def _crop_specs(model, name: str):
             for t in model.inputs]
 
 
-def write_saved_model(detect, branches: Dict, path: str, combined: bool = False) -> str:
-    """The stages as one SavedModel with a signature each (``detect`` and the branch names);
-    ``combined`` adds one signature taking the image and every branch's crops at once (ONNX
-    is converted from it: both stages side by side in one graph)."""
+def write_saved_model(detect, branches: Dict, path: str, combined: bool = False,
+                      features=None) -> str:
+    """The stages as one SavedModel with a signature each (``detect``, ``features`` when
+    given, and the branch names); ``combined`` adds one signature taking the image, the
+    features stage's images and every branch's crops at once (ONNX is converted from it: the
+    stages side by side in one graph)."""
     import contextlib
     import io
 
@@ -83,6 +110,11 @@ def write_saved_model(detect, branches: Dict, path: str, combined: bool = False)
     image_spec = tf.TensorSpec(detect.inputs[0].shape, tf.float32, name="image")
     archive.add_endpoint(DETECT, lambda x: detect(x, training=False),
                          input_signature=[image_spec])
+    images_spec = tf.TensorSpec((None, None, None, 3), tf.float32, name="images")
+    if features is not None:
+        archive.track(features)
+        archive.add_endpoint(FEATURES_STAGE, lambda x: features(x, training=False),
+                             input_signature=[images_spec])
     for name, m in branches.items():
         archive.track(m)
         archive.add_endpoint(name, (lambda mm: lambda *xs: mm(list(xs), training=False))(m),
@@ -90,8 +122,12 @@ def write_saved_model(detect, branches: Dict, path: str, combined: bool = False)
     if combined:
         order = list(branches)
 
-        def run_all(x, *crops):
+        def run_all(x, *rest):
             out = dict(detect(x, training=False))
+            crops = rest
+            if features is not None:
+                out.update(features(rest[0], training=False))
+                crops = rest[1:]
             i = 0
             for name in order:
                 n = len(branches[name].inputs)
@@ -99,7 +135,8 @@ def write_saved_model(detect, branches: Dict, path: str, combined: bool = False)
                 i += n
             return out
 
-        specs = [image_spec] + [s for name in order for s in _crop_specs(branches[name], name)]
+        specs = [image_spec] + ([images_spec] if features is not None else []) + [
+            s for name in order for s in _crop_specs(branches[name], name)]
         archive.add_endpoint(COMBINED, run_all, input_signature=specs)
     with contextlib.redirect_stdout(io.StringIO()):
         archive.write_out(path, verbose=False)
@@ -109,13 +146,17 @@ def write_saved_model(detect, branches: Dict, path: str, combined: bool = False)
 def representative_samples(detect_fn: Callable[[np.ndarray], Dict[str, np.ndarray]],
                            inputs: Iterable[np.ndarray], specs: Sequence[BranchSpec], grid,
                            skip_steps: int, score_threshold: float = 0.3,
-                           min_per_branch: int = 8, seed: int = 0
+                           min_per_branch: int = 8, seed: int = 0,
+                           features_fn: Optional[Callable] = None, images=None,
                            ) -> List[Tuple[str, Dict[str, np.ndarray]]]:
     """int8 calibration data for every signature: each image for ``detect``, and for each
     branch the crops of that image's detections, made by the runtime's own crop code.
 
     A branch the detections rarely reach still gets ``min_per_branch`` samples: windows of its
-    own shape at random places of real feature maps.
+    own shape at random places of real feature maps. With ``features_fn`` (the features
+    stage) and ``images`` (the pixels of the inputs, in order), the features stage gets the
+    zoomed views of each image's people, as the runtime cuts them
+    (:func:`ssd_isb.runtime.zoom.zoom_targets`), and their branches the crops of those views.
     """
     from ..runtime.mask_stage import MaskStage
 
@@ -129,14 +170,25 @@ def representative_samples(detect_fn: Callable[[np.ndarray], Dict[str, np.ndarra
         samples.append((spec.name, dict(zip(crop_names(spec.name, skip_steps), crops))))
         counts[spec.name] += len(crops[0])
 
+    pixels = iter(images) if images is not None else None
     for x in inputs:
         samples.append((DETECT, {"image": x}))
         detections = detect_fn(x)
         maps = stage.maps(detections)
         maps_seen.append(maps)
-        boxes, _, _ = stage.keep(detections, score_threshold)
+        boxes, scores, _ = stage.keep(detections, score_threshold)
         for spec, _, cells in stage.buckets(boxes):
             add(spec, stage.crops(maps, spec, cells))
+        if features_fn is None or pixels is None:
+            continue
+        image = next(pixels)
+        for local, view in zoomed_views(image, boxes, scores, x.shape[1:3]):
+            samples.append((FEATURES_STAGE, {"images": view}))
+            out = features_fn(view)
+            view_maps = [np.asarray(out[features_output(k)])[0]
+                         for k in feature_names(skip_steps)]
+            for spec, _, cells in stage.buckets(local):
+                add(spec, stage.crops(view_maps, spec, cells))
     for spec in specs:
         h, w = spec.shape
         while counts[spec.name] < min_per_branch:
@@ -146,18 +198,40 @@ def representative_samples(detect_fn: Callable[[np.ndarray], Dict[str, np.ndarra
     return samples
 
 
+def zoomed_views(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, input_size,
+                 limit: int = 2):
+    """(the person's box in the view, the view as a model input) for the first ``limit``
+    people the runtime's zoom would look at again in one image (calibration data)."""
+    from ..runtime.boxes import normalized_to_pixels
+    from ..runtime.regions import full_region
+    from ..runtime.zoom import AUTO, region_scale, zoom_targets
+
+    size = image.shape[:2]
+    scale = region_scale(full_region(size), input_size)
+    targets = zoom_targets(normalized_to_pixels(boxes, size), scores,
+                           np.full(len(boxes), scale, np.float32), size, input_size, AUTO)
+    for k, region in targets[:limit]:
+        yield (region.from_image(boxes[k:k + 1], size),
+               region.model_input(image, input_size))
+
+
 class KerasStages:
     """The stage models run in TensorFlow: the reference a two-stage export is checked
     against, and the source of its int8 calibration data."""
 
-    def __init__(self, detect, branches: Dict):
+    def __init__(self, detect, branches: Dict, features=None):
         import tensorflow as tf
 
         self._detect = tf.function(lambda x: detect(x, training=False))
+        self._features = None if features is None else tf.function(
+            lambda x: features(x, training=False), reduce_retracing=True)
         self._branches = branches  # eager: K changes every call, and branches are small
 
     def detect(self, x: np.ndarray) -> Dict[str, np.ndarray]:
         return {k: np.asarray(v) for k, v in self._detect(x).items()}
+
+    def features(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+        return {k: np.asarray(v) for k, v in self._features(images).items()}
 
     def run_branch(self, name: str, crops: List[np.ndarray]) -> np.ndarray:
         out = self._branches[name](list(crops), training=False)

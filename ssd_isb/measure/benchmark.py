@@ -17,6 +17,8 @@ from ..files import check_output_file, write_json
 from ..runtime import Segmenter
 from ..runtime.image_io import list_images, read_image
 from ..runtime.protocol import STAGES
+from ..runtime.regions import tiles_text
+from ..runtime.zoom import zoom_text
 from ..samples import sample_images
 from .host import cpu_model, peak_rss_mb, versions
 from .timing import time_interleaved
@@ -38,7 +40,8 @@ def default_images(limit: int = 20) -> List[str]:
 
 def run_benchmark(model: Optional[str] = None, backend: Optional[str] = None,
                   threads: Optional[int] = None, runs: int = 100, warmup: int = 10, images: Optional[Sequence[str]] = None,
-                  score_threshold: float = 0.5, output: Optional[str] = None) -> Dict:
+                  score_threshold: float = 0.5, output: Optional[str] = None,
+                  tiles="auto", zoom="auto") -> Dict:
     """Time ``runs`` end-to-end segmentations after ``warmup`` ones.
 
     Args:
@@ -51,6 +54,8 @@ def run_benchmark(model: Optional[str] = None, backend: Optional[str] = None,
             :data:`MAX_IMAGES` are used.
         score_threshold: detections kept (and masks pasted) per image, as an application would.
         output: write the report here as JSON too.
+        tiles, zoom: sliced inference and the second look per person
+            (:class:`~ssd_isb.runtime.Segmenter`).
 
     Returns:
         The benchmark report (DESIGN.md section 2 keys).
@@ -64,13 +69,15 @@ def run_benchmark(model: Optional[str] = None, backend: Optional[str] = None,
         raise UsageError("no images to benchmark on (pass --images with a folder of photos)")
     frames = [read_image(p) for p in paths]
     started = time.perf_counter()
-    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold)
+    seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold,
+                    tiles=tiles, zoom=zoom)
     load_seconds = time.perf_counter() - started
     timed = time_interleaved([seg], frames, runs, warmup)[0]
     report = {
         "model": os.path.abspath(seg.path), "backend": seg.name,
         "threads": threads, "runs": runs, "warmup": warmup,
         "input_size": list(seg.input_size), "images": len(paths), **timed,
+        "tiles": tiles_text(seg.tiles), "zoom": zoom_text(seg.zoom),
         "peak_rss_mb": round(peak_rss_mb(), 1), "model_bytes": os.path.getsize(seg.path),
         "params": seg.params, "quantization": seg.quantization,
         "variant": seg.meta.variant, "load_seconds": round(load_seconds, 2),

@@ -43,19 +43,31 @@ class Entry:
     params: Optional[int] = None
     backend_override: Optional[str] = None
     results: Dict = field(default_factory=dict)
+    tiles: str = "off"  # an SSD-ISB model's passes (sliced inference, second look)
+    zoom: str = "off"
+
+    def segmenter(self, threads, score_threshold=None):
+        """The entry's model opened as it is measured."""
+        return make_segmenter(self.kind, self.path, self.backend_override, threads,
+                              score_threshold=score_threshold, tiles=self.tiles,
+                              zoom=self.zoom)
 
 
-def ssd_isb_entry(path: str, backend: Optional[str] = None) -> Entry:
-    """An SSD-ISB model file (its sidecar gives variant, precision, input size, params)."""
+def ssd_isb_entry(path: str, backend: Optional[str] = None, tiles: str = "off",
+                  zoom: str = "off") -> Entry:
+    """An SSD-ISB model file (its sidecar gives variant, precision, input size, params), run
+    with the given passes."""
     from ..runtime.backends import infer_backend
 
     meta = read_sidecar(path)
     name = backend or infer_backend(path)
     precision = "fp32 (Keras)" if path.endswith(".keras") else meta.precision
     size = "x".join(str(s) for s in meta.input_size)
-    return Entry(label=f"SSD-ISB {meta.variant} {name} {precision}", kind="ssd-isb", path=path,
-                 backend=name, precision=precision, variant=meta.variant, input_size=size,
-                 params=meta.params, backend_override=backend)
+    passes = "" if tiles == "off" and zoom == "off" else f", tiles {tiles}, zoom {zoom}"
+    return Entry(label=f"SSD-ISB {meta.variant} {name} {precision}{passes}", kind="ssd-isb",
+                 path=path, backend=name, precision=precision, variant=meta.variant,
+                 input_size=size, params=meta.params, backend_override=backend, tiles=tiles,
+                 zoom=zoom)
 
 
 def peer_entries(peers: Optional[str], pretrained: Optional[str]) -> List[Entry]:
@@ -121,7 +133,7 @@ def time_entries(entries: Sequence[Entry], frames: Sequence, runs: int, warmup: 
     segmenters = []
     for e in entries:
         t0 = time.perf_counter()
-        seg = make_segmenter(e.kind, e.path, e.backend_override, threads)
+        seg = e.segmenter(threads)
         e.results["load_seconds"] = round(time.perf_counter() - t0, 2)
         if e.params is None:
             e.params = seg.params
@@ -161,8 +173,7 @@ def evaluate_entries(entries: Sequence[Entry], annotations: str, images: str, sp
     from ..evaluation.evaluate import evaluate_segmenter
 
     for e in entries:
-        seg = make_segmenter(e.kind, e.path, e.backend_override, threads,
-                             score_threshold=EVAL_THRESHOLD[e.kind])
+        seg = e.segmenter(threads, EVAL_THRESHOLD[e.kind])
         report = evaluate_segmenter(seg, annotations, images, e.path,
                                     box_masks=e.kind == "zoo-detector",
                                     split=split, max_images=max_images)
@@ -178,7 +189,8 @@ def compare(models: Sequence[str], images: Sequence[str], runs: int = 50, warmup
             pretrained: Optional[str] = None, annotations: Optional[str] = None,
             annotation_images: Optional[str] = None, split: str = "all",
             memory: bool = True, memory_runs: int = 10, max_images: Optional[int] = None,
-            people: Sequence[int] = (), progress=None) -> Dict:
+            people: Sequence[int] = (), progress=None, passes: Sequence = (("off", "off"),)
+            ) -> Dict:
     """Run the whole comparison.
 
     Args:
@@ -198,12 +210,14 @@ def compare(models: Sequence[str], images: Sequence[str], runs: int = 50, warmup
         people: also time every model on one real frame with each of these numbers of people
             (as the first SSD-ISB model counts them at its application threshold), alternated.
         progress: callable receiving one-line progress messages.
+        passes: (tiles, zoom) settings each SSD-ISB model is measured with, one row each.
 
     Returns:
         ``{"rows": [...], "threads", "runs", "cpu", "versions", ...}``; each row has label,
         kind, path, backend, precision, variant, input_size, params, model_bytes and results.
     """
-    entries = [ssd_isb_entry(p) for p in model_files(models)]
+    entries = [ssd_isb_entry(p, tiles=t, zoom=z) for p in model_files(models)
+               for t, z in passes]
     entries += peer_entries(peers, pretrained)
     if not entries:
         raise UsageError("nothing to compare: give --models and/or --peer")
@@ -224,13 +238,16 @@ def compare(models: Sequence[str], images: Sequence[str], runs: int = 50, warmup
     if memory:
         for e in entries:
             e.results["memory"] = measure_memory(e.path, images[:5], memory_runs, kind=e.kind,
-                                                 backend=e.backend_override, threads=threads)
+                                                 backend=e.backend_override, threads=threads,
+                                                 tiles=e.tiles, zoom=e.zoom)
             if progress:
                 progress(f"memory {e.label}: {e.results['memory']['peak_rss_mb']} MB")
     if annotations:
         evaluate_entries(entries, annotations, annotation_images, split, threads, max_images,
                          progress)
-    peer = next((e for e in entries if e.kind == "yolov8-seg"), None)
+    # The peer to beat: YOLO11n-seg where it is measured, else YOLOv8n-seg.
+    peer = next((e for e in entries if e.kind == "yolo11-seg"),
+                next((e for e in entries if e.kind == "yolov8-seg"), None))
     detector = next((e for e in entries if e.kind == "zoo-detector"), None)
     rows = []
     for i, e in enumerate(entries):

@@ -19,7 +19,8 @@ EVAL_THRESHOLD = {"ssd-isb": 0.0, "yolov8-seg": 0.001, "yolo11-seg": 0.001,
 
 
 def make_segmenter(kind: str, path: str, backend: Optional[str] = None,
-                   threads: Optional[int] = None, score_threshold: Optional[float] = None):
+                   threads: Optional[int] = None, score_threshold: Optional[float] = None,
+                   tiles="off", zoom="off"):
     """Open ``path`` as a segmenter of ``kind`` (see :data:`KINDS`).
 
     Args:
@@ -31,6 +32,9 @@ def make_segmenter(kind: str, path: str, backend: Optional[str] = None,
         backend: backend of an SSD-ISB model (from the file when None).
         threads: CPU threads.
         score_threshold: detections kept (default: :data:`APP_THRESHOLD` of the kind).
+        tiles, zoom: an SSD-ISB model's sliced inference and second look
+            (:class:`~ssd_isb.runtime.Segmenter`; the measurement names them, so the default
+            here is the single pass).
     """
     if kind not in KINDS:
         raise UsageError(f"unknown model kind {kind!r} (one of {', '.join(KINDS)})")
@@ -44,7 +48,7 @@ def make_segmenter(kind: str, path: str, backend: Optional[str] = None,
         from ..runtime.semantic import InstanceUnion
 
         return InstanceUnion(Segmenter(path, backend=backend, threads=threads,
-                                       score_threshold=threshold))
+                                       score_threshold=threshold, tiles=tiles, zoom=zoom))
     if kind == "selfie-segmentation":
         from ..peers.selfie import SelfieSegmentation
 
@@ -52,7 +56,8 @@ def make_segmenter(kind: str, path: str, backend: Optional[str] = None,
     if kind == "ssd-isb":
         from ..runtime import Segmenter
 
-        return Segmenter(path, backend=backend, threads=threads, score_threshold=threshold)
+        return Segmenter(path, backend=backend, threads=threads, score_threshold=threshold,
+                         tiles=tiles, zoom=zoom)
     if kind in ("yolov8-seg", "yolo11-seg"):
         from ..peers import Yolo11Seg, YoloV8Seg
 

@@ -39,7 +39,8 @@ def _child(spec: Dict) -> Dict:
         import onnxruntime  # noqa: F401
     base = peak = peak_rss_mb()
     if spec["load"]:
-        seg = make_segmenter(spec["kind"], spec["path"], spec.get("backend"), spec["threads"])
+        seg = make_segmenter(spec["kind"], spec["path"], spec.get("backend"), spec["threads"],
+                             tiles=spec.get("tiles", "off"), zoom=spec.get("zoom", "off"))
         images = [read_image(p) for p in spec["images"]]
         for i in range(spec["runs"]):
             seg(images[i % len(images)])
@@ -61,7 +62,8 @@ def _run_child(spec: Dict) -> Dict:
 
 
 def measure_memory(path: str, images: Sequence[str], runs: int = 20, kind: str = "ssd-isb",
-                   backend: Optional[str] = None, threads: Optional[int] = None) -> Dict:
+                   backend: Optional[str] = None, threads: Optional[int] = None,
+                   tiles: str = "off", zoom: str = "off") -> Dict:
     """Peak RSS of a fresh process that loads ``path`` and segments ``runs`` images.
 
     Args:
@@ -71,13 +73,16 @@ def measure_memory(path: str, images: Sequence[str], runs: int = 20, kind: str =
         kind: "ssd-isb", "yolov8-seg" or "zoo-detector" (see :mod:`ssd_isb.measure.kinds`).
         backend: backend name for SSD-ISB models (from the file when None).
         threads: CPU threads.
+        tiles, zoom: an SSD-ISB model's passes (see :func:`~ssd_isb.measure.kinds.
+            make_segmenter`).
 
     Returns:
         ``baseline_rss_mb``, ``peak_rss_mb``, ``model_rss_mb``, ``model_bytes``,
         ``tensorflow_imported``.
     """
     spec = {"kind": kind, "path": os.path.abspath(path), "backend": backend,
-            "threads": threads, "images": [os.path.abspath(p) for p in images], "runs": runs}
+            "threads": threads, "images": [os.path.abspath(p) for p in images], "runs": runs,
+            "tiles": tiles, "zoom": zoom}
     empty = _run_child(dict(spec, load=False))
     full = _run_child(dict(spec, load=True))
     return {"baseline_rss_mb": round(empty["peak_rss_mb"], 1),

@@ -58,6 +58,11 @@ class BoxWindows(keras.layers.Layer):
         return {**super().get_config(), "grid": list(self.grid)}
 
 
+# Detector output name -> the backbone layer that gives it.
+FEATURE_LAYERS = {"stride4": STRIDE4, "stride8": STRIDE8, "stride16": STRIDE16,
+                  "stride32": STRIDE32}
+
+
 def build_detector(cfg: Config, batch_size: Optional[int] = None,
                    input_size: Optional[tuple] = None) -> keras.Model:
     """MobileNet-v1 SSD: image [B, H, W, 3] (RGB 0-255) -> dict of maps and predictions.

@@ -9,7 +9,7 @@ windows pick the branches exactly as the graph does (:mod:`ssd_isb.encompassing`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -72,9 +72,11 @@ class MaskStage:
         """The feature maps the branches crop, [H, W, C] each."""
         return [np.asarray(detections[k])[0] for k in self.features]
 
-    def buckets(self, boxes: np.ndarray) -> Iterator[Tuple[BranchSpec, np.ndarray, np.ndarray]]:
-        """(branch, indices of its boxes, their cell windows) for each branch with boxes."""
-        cells = encompassing_windows(boxes, self.grid)
+    def buckets(self, boxes: np.ndarray, grid=None
+                ) -> Iterator[Tuple[BranchSpec, np.ndarray, np.ndarray]]:
+        """(branch, indices of its boxes, their cell windows) for each branch with boxes, on
+        the model's grid or ``grid`` (rows, cols) of another input size."""
+        cells = encompassing_windows(boxes, grid or self.grid)
         assignment = assign_branches(cells[:, 2], cells[:, 3], self.specs)
         for b, spec in enumerate(self.specs):
             members = np.nonzero(assignment == b)[0]
@@ -121,9 +123,10 @@ class MaskStage:
         for i, view in enumerate(views):
             if not len(view.boxes):
                 continue
-            for spec, members, cells in self.buckets(view.boxes):
+            grid = view.grid or self.grid
+            for spec, members, cells in self.buckets(view.boxes, grid):
                 jobs.setdefault(spec.name, []).append((i, members, cells))
-                windows[i][members] = cells_to_normalized(cells, self.grid)
+                windows[i][members] = cells_to_normalized(cells, grid)
         for spec in self.specs:  # config order, as a single view always ran
             parts = jobs.get(spec.name)
             if not parts:
@@ -151,8 +154,11 @@ class View:
         maps: the maps the branches crop, [H, W, C] each, coarsest first.
         boxes: float32 [K, 4] normalized yxyx of the view's input.
         classes: int32 [K] (1-based).
+        grid: the stride-32 grid of the view's input when it is not the model's (a zoomed
+            view of another size).
     """
 
     maps: List[np.ndarray]
     boxes: np.ndarray
     classes: np.ndarray
+    grid: Optional[Tuple[int, int]] = None  # (rows, cols) of its stride-32 map; None: the model's

@@ -106,6 +106,11 @@ def parse_tiles(value: TileSpec) -> Union[str, Tuple[int, int]]:
     return (int(rows), int(cols))
 
 
+def tiles_text(spec) -> str:
+    """A parsed tiles setting as the option spells it: ``auto``, ``off`` or ``2x3``."""
+    return spec if isinstance(spec, str) else f"{spec[0]}x{spec[1]}"
+
+
 def tile_grid(image_size: Sequence[int], rows: int, cols: int,
               overlap: float = 0.25) -> List[Region]:
     """``rows`` x ``cols`` tiles of equal size covering the image, neighbours sharing
@@ -195,6 +200,13 @@ def cut_by_edges(boxes: np.ndarray, region: Region, image_size: Sequence[int],
     touch = np.stack([boxes[:, 0] <= tolerance, boxes[:, 1] <= tolerance,
                       boxes[:, 2] >= 1 - tolerance, boxes[:, 3] >= 1 - tolerance], axis=1)
     return (touch & inner[None, :]).any(axis=1)
+
+
+def too_large(boxes: np.ndarray, limit: float) -> np.ndarray:
+    """bool [K]: boxes (normalized yxyx of a tile) whose longer side exceeds ``limit`` of the
+    tile: people the frame pass sees well (:mod:`ssd_isb.runtime.merge`)."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) > limit
 
 
 def describe(regions: Sequence[Region]) -> Optional[str]:

@@ -17,7 +17,8 @@ from .mask_stage import MaskStage, StageOutput, View
 from .merge import merge_passes
 from .paste import mask_limits, paste_masks
 from .protocol import SegmenterBase
-from .regions import Region, TileSpec, cut_by_edges, full_region, parse_tiles, tile_plan
+from .regions import (Region, TileSpec, cut_by_edges, full_region, parse_tiles, tile_plan,
+                      too_large)
 from .result import Segmentation
 from .zoom import ZoomSpec, parse_zoom, region_scale, zoom_targets
 
@@ -90,6 +91,8 @@ class Segmenter(SegmenterBase):
         zoom: "off", "auto" or a context factor: the second look per person
             (:mod:`ssd_isb.runtime.zoom`).
         merge_iou: IoU above which detections of different passes are one person.
+        tile_max: a tile answers only for people up to this fraction of its longer side
+            (:mod:`ssd_isb.runtime.merge`).
 
     Example:
         >>> seg = Segmenter("model.tflite", tiles="auto", zoom="auto")
@@ -101,12 +104,15 @@ class Segmenter(SegmenterBase):
                  threads: Optional[int] = None, score_threshold: float = 0.5,
                  mask_threshold: Optional[float] = None,
                  mask_box_margin: Union[float, None, str] = "model",
-                 tiles: TileSpec = "off", zoom: ZoomSpec = "off", merge_iou: float = 0.5):
+                 tiles: TileSpec = "off", zoom: ZoomSpec = "off", merge_iou: float = 0.4,
+                 tile_max: float = 0.6):
         super().__init__()
         # LiteRT crashes the process (exit 139) when asked for 100,000 threads.
         check_range("--threads", threads, 1, MAX_THREADS)
         check_range("--score-threshold", score_threshold, 0.0, 1.0)
         check_range("merge_iou", merge_iou, 0.0, 1.0)
+        check_range("tile_max", tile_max, 0.0, 1.0)
+        self.tile_max = float(tile_max)
         self.tiles = parse_tiles(tiles)
         self.zoom = parse_zoom(zoom)
         self.merge_iou = float(merge_iou)
@@ -172,8 +178,8 @@ class Segmenter(SegmenterBase):
             scores.append(s)
             classes.append(c)
             source.append(np.full(len(b), p, np.int64))
-            cut.append(cut_by_edges(b, region, frame.size) if region.kind == "tile"
-                       else np.zeros(len(b), bool))
+            cut.append(cut_by_edges(b, region, frame.size) | too_large(b, self.tile_max)
+                       if region.kind == "tile" else np.zeros(len(b), bool))
         merged = Candidates(np.concatenate(boxes), np.concatenate(scores),
                             np.concatenate(classes), np.concatenate(source),
                             np.concatenate(local), passes)
@@ -226,19 +232,35 @@ class Segmenter(SegmenterBase):
         targets = zoom_targets(pixel_boxes, people.scores, scales, size, self.input_size,
                                self.zoom)
         zoomed = np.zeros(len(boxes), bool)
-        for k, region in targets:
-            x = region.model_input(frame.pixels, self.input_size, frame.color)
-            detections = self.backend.detect(x)
+        if not targets:
+            return zoomed
+        batched = self.backend.has_features and not self.zoom.redetect
+        side = int(self.zoom.size or min(self.input_size)) if batched else None
+        if batched:
+            # Every view in one call of the features stage: no SSD heads, no NMS.
+            images = np.concatenate([r.model_input(frame.pixels, (side, side), frame.color)
+                                     for _, r in targets])
+            maps = self.backend.features(images)
+            names = self.mask_stage.features
+        for j, (k, region) in enumerate(targets):
             local = region.from_image(boxes[k:k + 1], size)
-            if self.zoom.redetect:
-                found, _, _ = self.mask_stage.keep(detections, 0.0)
-                if len(found):
-                    iou = iou_matrix(local, found)[0]
-                    best = int(np.argmax(iou))
-                    if iou[best] >= self.zoom.match_iou:
-                        local = found[best:best + 1]
-                        boxes[k] = region.to_image(local, size)[0]
-            views.append(View(self.mask_stage.maps(detections), local, people.classes[k:k + 1]))
+            if batched:
+                views.append(View([maps[n][j] for n in names], local, people.classes[k:k + 1],
+                                  grid=(side // 32, side // 32)))
+            else:
+                x = region.model_input(frame.pixels, self.input_size, frame.color)
+                detections = self.backend.detect(x)
+                if self.zoom.redetect:
+                    found, _, _ = self.mask_stage.keep(detections, 0.0)
+                    if len(found):
+                        iou = iou_matrix(local, found)[0]
+                        best = int(np.argmax(iou))
+                        if iou[best] >= self.zoom.match_iou:
+                            boxes[k] = region.to_image(found[best:best + 1], size)[0]
+                            if self.zoom.mask_from == "match":
+                                local = found[best:best + 1]
+                views.append(View(self.mask_stage.maps(detections), local,
+                                  people.classes[k:k + 1]))
             owners.append(np.array([k]))
             regions.append(region)
             zoomed[k] = True

@@ -30,17 +30,24 @@ class ZoomSettings:
         min_gain: zoom only where the view magnifies the person at least this much over the
             pass that found them.
         max_people: at most this many second looks a frame, best scores first (cost cap).
-        redetect: take the person's box (and mask) from the best-matching detection in the
-            zoomed view (IoU >= ``match_iou`` with the first box), else the first box's mask.
+        redetect: take the person's box from the best-matching detection in the zoomed view
+            (IoU >= ``match_iou`` with the first box).
+        mask_from: "match": the mask of that detection's window (when re-detected);
+            "prompt": the mask of the first box's window in the zoomed view.
         match_iou: see ``redetect``.
+        size: side in pixels of the zoomed views (a multiple of 32) when the model has a
+            features stage and ``redetect`` is off; None: the model's input size. Without a
+            features stage (or to re-detect), views run the detect stage at its input size.
     """
 
-    context: float = 1.3
+    context: float = 1.4
     min_score: float = 0.3
     min_gain: float = 1.3
     max_people: int = 16
-    redetect: bool = True
+    redetect: bool = False
+    mask_from: str = "match"
     match_iou: float = 0.5
+    size: Optional[int] = None
 
 
 AUTO = ZoomSettings()
@@ -69,6 +76,18 @@ def parse_zoom(value: ZoomSpec) -> Optional[ZoomSettings]:
     if not 1.0 <= context <= 4.0:
         raise UsageError(f"--zoom {value!r}: the context factor must be 1 to 4")
     return dataclasses.replace(AUTO, context=context)
+
+
+def zoom_text(settings: Optional[ZoomSettings]) -> str:
+    """A parsed zoom setting as the option spells it: ``off``, ``auto`` or a context factor
+    (other settings: their fields)."""
+    if settings is None:
+        return "off"
+    if settings == AUTO:
+        return "auto"
+    if settings == dataclasses.replace(AUTO, context=settings.context):
+        return f"{settings.context:g}"
+    return str(settings)
 
 
 def zoom_targets(boxes: np.ndarray, scores: np.ndarray, pass_scale: np.ndarray,

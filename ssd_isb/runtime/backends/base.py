@@ -60,6 +60,17 @@ class Backend(abc.ABC):
         [K, h', w', classes]."""
         raise BackendError(f"{self.path}: not a two-stage model")
 
+    @property
+    def has_features(self) -> bool:
+        """Whether the model has a features stage (:meth:`features`)."""
+        return bool(self.meta.features_stage)
+
+    def features(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+        """Two-stage with a features stage: RGB float32 [B, H, W, 3] (H, W multiples of 32)
+        -> the maps the branches crop, ``stride32`` ... [B, h, w, C] each, and nothing else."""
+        raise BackendError(f"{self.path}: no features stage (exported before it existed: "
+                           f"export the model again)")
+
     def check_outputs(self, outputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """Raise if an output head is missing (e.g. a model exported without masks)."""
         missing = [n for n in self.meta.output_names if n not in outputs]

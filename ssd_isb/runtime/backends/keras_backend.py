@@ -40,11 +40,12 @@ class KerasBackend(Backend):
         super().__init__(path, meta=meta, threads=threads)
         if self.two_stage:
             from ...config import from_dict
-            from ...export.stages import KerasStages, stage_models
+            from ...export.stages import KerasStages, features_model, stage_models
 
             cfg = from_dict(self.meta.config, source=path)
             detect, branches, _ = stage_models(self.model, cfg, self.meta.max_detections)
-            self.stages = KerasStages(detect, branches)
+            # A .keras model always has its backbone: the features stage is built from it.
+            self.stages = KerasStages(detect, branches, features_model(self.model, cfg))
         else:
             self._fn = tf.function(lambda x: self.model(x, training=False))
 
@@ -73,6 +74,18 @@ class KerasBackend(Backend):
         if not self.two_stage:
             return super().detect(image)
         return self.stages.detect(np.asarray(image, dtype=np.float32))
+
+    @property
+    def has_features(self) -> bool:
+        return self.two_stage
+
+    def features(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+        if not self.two_stage:
+            return super().features(images)
+        from ...stages import FEATURES, features_output
+
+        out = self.stages.features(np.asarray(images, dtype=np.float32))
+        return {k: out[features_output(k)] for k in FEATURES if features_output(k) in out}
 
     def run_branch(self, name: str, crops: List[np.ndarray]) -> np.ndarray:
         return self.stages.run_branch(name, crops)

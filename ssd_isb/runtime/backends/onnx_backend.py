@@ -7,7 +7,7 @@ from typing import Dict, List
 import numpy as np
 
 from ...errors import require
-from ...stages import crop_names, logits_name, stage_io
+from ...stages import FEATURES, crop_names, features_io, features_output, logits_name, stage_io
 from .base import Backend, BackendError
 
 
@@ -51,6 +51,11 @@ class ONNXBackend(Backend):
         (inputs, self.detect_names), _ = stage_io(self.meta)
         self.detect_session = self._session(
             extractor.extract_model(inputs, self.detect_names).SerializeToString(), path)
+        self.features_session = None
+        if self.meta.features_stage:
+            inputs, outputs = features_io(self.meta)
+            self.features_session = self._session(
+                extractor.extract_model(inputs, outputs).SerializeToString(), path)
         self.branch_sessions = {}
         for b in self.meta.branches:
             sub = extractor.extract_model(crop_names(b["name"], steps), [logits_name(b["name"])])
@@ -79,6 +84,14 @@ class ONNXBackend(Backend):
                                          {"image": np.asarray(image, np.float32)})
         return dict(zip(self.detect_names, values))
 
+    def features(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+        if self.features_session is None:
+            return super().features(images)
+        names = [o.name for o in self.features_session.get_outputs()]
+        values = self.features_session.run(names, {"images": np.asarray(images, np.float32)})
+        out = dict(zip(names, values))
+        return {k: out[features_output(k)] for k in FEATURES if features_output(k) in out}
+
     def run_branch(self, name: str, crops: List[np.ndarray]) -> np.ndarray:
         feeds = dict(zip(crop_names(name, len(crops) - 1), crops))
         return self.branch_sessions[name].run([logits_name(name)], feeds)[0]
@@ -86,6 +99,7 @@ class ONNXBackend(Backend):
     def io_lines(self):
         sessions = {"": self.session} if not self.two_stage else {
             "detect/": self.detect_session,
+            **({"features/": self.features_session} if self.features_session else {}),
             **{f"{k}/": v for k, v in self.branch_sessions.items()}}
         lines = []
         for prefix, s in sessions.items():

@@ -6,8 +6,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ...stages import DETECT, crop_names, logits_name
+from ...stages import DETECT, FEATURES_STAGE, crop_names, features_output, logits_name
 from ..tflite import activation_bytes, dequantize, open_interpreter, quantize
+from ...stages import FEATURES as FEATURE_KEYS
 from .base import Backend, BackendError
 
 
@@ -58,6 +59,12 @@ class TFLiteBackend(Backend):
             return
         self.detect_call = SignatureCall(self.interpreter, DETECT)
         self.branch_calls = {k: SignatureCall(self.interpreter, k) for k in needed[1:]}
+        self.features_call = None
+        if self.meta.features_stage:
+            if FEATURES_STAGE not in signatures:
+                raise BackendError(f"{path}: its sidecar names a features stage, the file has "
+                                   f"no {FEATURES_STAGE} signature")
+            self.features_call = SignatureCall(self.interpreter, FEATURES_STAGE)
 
     def run(self, image: np.ndarray) -> Dict[str, np.ndarray]:
         if self.two_stage:
@@ -69,6 +76,12 @@ class TFLiteBackend(Backend):
             return super().detect(image)
         return self.detect_call(image=image)
 
+    def features(self, images: np.ndarray) -> Dict[str, np.ndarray]:
+        if self.features_call is None:
+            return super().features(images)
+        out = self.features_call(images=np.ascontiguousarray(images, np.float32))
+        return {k: out[features_output(k)] for k in FEATURE_KEYS if features_output(k) in out}
+
     def run_branch(self, name: str, crops: List[np.ndarray]) -> np.ndarray:
         steps = len(crops) - 1
         out = self.branch_calls[name](**dict(zip(crop_names(name, steps), crops)))
@@ -79,8 +92,9 @@ class TFLiteBackend(Backend):
 
     def io_lines(self):
         lines = []
-        calls = [self.call] if not self.two_stage else [self.detect_call,
-                                                         *self.branch_calls.values()]
+        calls = [self.call] if not self.two_stage else [
+            self.detect_call, *([self.features_call] if self.features_call else []),
+            *self.branch_calls.values()]
         for call in calls:
             for kind, details in (("input ", call.inputs), ("output", call.outputs)):
                 for name, d in sorted(details.items()):
