@@ -304,6 +304,11 @@ class AugmentConfig:
     # people also appear smaller than in the photo. 1.0: off.
     zoom_out: float = 1.0
     zoom_out_probability: float = 0.5
+    # The runtime's second look (ssd_isb.runtime.zoom): with this probability the image is
+    # cut to a square of zoom_crop_context x a random masked person's box, as the runtime cuts
+    # the zoomed view, instead of the crop jitter. 0: off.
+    zoom_crop_probability: float = 0.0
+    zoom_crop_context: List[float] = field(default_factory=lambda: [1.2, 1.6])
 
 
 @dataclass
@@ -565,6 +570,12 @@ def validate(cfg: Config) -> Config:
         raise ConfigError("data.augment.zoom_out: must be in [1, 4] (1: off)")
     if not 0.0 <= d.augment.zoom_out_probability <= 1.0:
         raise ConfigError("data.augment.zoom_out_probability: must be in [0, 1]")
+    if not 0.0 <= d.augment.zoom_crop_probability <= 1.0:
+        raise ConfigError("data.augment.zoom_crop_probability: must be in [0, 1]")
+    zc = d.augment.zoom_crop_context
+    if len(zc) != 2 or not 1.0 <= zc[0] <= zc[1] <= 4.0:
+        raise ConfigError("data.augment.zoom_crop_context: expected [min, max] with "
+                          "1 <= min <= max <= 4")
     if t.train_backbone_from is not None and not (t.freeze_backbone and
                                                   0 <= t.train_backbone_from <= 13):
         raise ConfigError("train.train_backbone_from: a MobileNet-v1 block 0-13, used with "

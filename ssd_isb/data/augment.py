@@ -55,6 +55,28 @@ def random_crop(sample: Sample, rng: np.random.Generator, scale: Sequence[float]
     ch = int(round(min(h, h * s / math.sqrt(aspect))))
     x0 = int(rng.integers(0, w - cw + 1))
     y0 = int(rng.integers(0, h - ch + 1))
+    return crop(sample, x0, y0, cw, ch)
+
+
+def zoom_crop(sample: Sample, rng: np.random.Generator, context: Sequence[float]) -> Sample:
+    """The view the runtime's second look cuts (:func:`ssd_isb.runtime.regions.zoom_region`):
+    a square of ``context`` (sampled) x the longer side of a random masked person's box,
+    centred on them and moved inside the image. The branches then learn people at the scale
+    they see them at when zoomed."""
+    from ..runtime.regions import zoom_region
+
+    candidates = [i for i, (m, weight) in enumerate(zip(sample.masks, sample.weights))
+                  if weight > 0 and m.any()]
+    if not candidates:
+        return sample
+    box = _mask_box(sample.masks[candidates[int(rng.integers(len(candidates)))]])
+    region = zoom_region(box, sample.image.shape[:2], rng.uniform(context[0], context[1]))
+    return crop(sample, region.x0, region.y0, region.width, region.height)
+
+
+def crop(sample: Sample, x0: int, y0: int, cw: int, ch: int) -> Sample:
+    """The window (x0, y0, cw, ch) of a sample: people left with under 30% of their pixels
+    become ignore regions."""
     masks = sample.masks[:, y0:y0 + ch, x0:x0 + cw]
     before = sample.masks.sum(axis=(1, 2))
     after = masks.sum(axis=(1, 2))
@@ -201,11 +223,14 @@ def copy_paste(sample: Sample, pool: InstancePool, rng: np.random.Generator,
 
 def augment(sample: Sample, cfg: AugmentConfig, rng: np.random.Generator,
             size: Tuple[int, int], pool: Optional[InstancePool] = None) -> Sample:
-    """Zoom-out (if on), crop jitter, resize to ``size``, flip, copy-paste, photometric
-    jitter."""
+    """Zoom-out (if on), crop jitter or a zoomed view of one person (if on), resize to
+    ``size``, flip, copy-paste, photometric jitter."""
     if cfg.zoom_out > 1.0 and rng.uniform() < cfg.zoom_out_probability:
         sample = zoom_out(sample, rng, cfg.zoom_out)
-    sample = random_crop(sample, rng, cfg.crop_scale)
+    if cfg.zoom_crop_probability > 0 and rng.uniform() < cfg.zoom_crop_probability:
+        sample = zoom_crop(sample, rng, cfg.zoom_crop_context)
+    else:
+        sample = random_crop(sample, rng, cfg.crop_scale)
     sample = resize(sample, size)
     if cfg.flip and rng.uniform() < 0.5:
         sample = hflip(sample)

@@ -31,6 +31,8 @@ class Region:
     Attributes:
         x0, y0, x1, y1: pixel bounds (x1, y1 exclusive).
         kind: "full" (the whole frame), "tile" (sliced inference) or "zoom" (a second look).
+        limit: a tile answers for people up to this fraction of its longer side (larger
+            ones are the frame's, :mod:`ssd_isb.runtime.merge`).
     """
 
     x0: int
@@ -38,6 +40,7 @@ class Region:
     x1: int
     y1: int
     kind: str = "full"
+    limit: float = 1.0
 
     @property
     def height(self) -> int:
@@ -112,10 +115,10 @@ def tiles_text(spec) -> str:
 
 
 def tile_grid(image_size: Sequence[int], rows: int, cols: int,
-              overlap: float = 0.25) -> List[Region]:
+              overlap: float = 0.25, limit: float = 1.0) -> List[Region]:
     """``rows`` x ``cols`` tiles of equal size covering the image, neighbours sharing
     ``overlap`` of a tile (so a person cut by one tile's edge is whole in the next one's,
-    up to that size)."""
+    up to that size); each answers for people up to ``limit`` of its longer side."""
     h, w = int(image_size[0]), int(image_size[1])
 
     def spans(length: int, n: int) -> List[Tuple[int, int]]:
@@ -126,48 +129,70 @@ def tile_grid(image_size: Sequence[int], rows: int, cols: int,
         starts = np.linspace(0, length - size_px, n)
         return [(int(round(s)), int(round(s)) + size_px) for s in starts]
 
-    return [Region(x0, y0, x1, y1, "tile") for y0, y1 in spans(h, rows)
+    return [Region(x0, y0, x1, y1, "tile", limit) for y0, y1 in spans(h, rows)
             for x0, x1 in spans(w, cols)]
 
 
 def auto_grid(image_size: Sequence[int], input_size: Sequence[int],
-              tile_side: float = 1.5, max_tiles: int = 6) -> Tuple[int, int]:
-    """The tile grid ``auto`` chooses for a frame: near-square tiles (the frame's native
-    aspect, not its stretch) about ``tile_side`` x the model input on a side, at most
-    ``max_tiles`` of them; (1, 1) when the frame is already that small (no tiles).
+              tile_height: float = 1.3) -> Tuple[int, int]:
+    """The fine tile grid ``auto`` chooses for a frame: rows of about ``tile_height`` model
+    inputs (416 px at 320), at least two once the frame is 1.5 inputs tall, and columns that
+    make each tile about 4:3, the shape of the COCO photos the detector learned from (stretched
+    to its square input as these tiles are); (1, 1), no tiles, for a frame near the input's
+    size.
 
-    Args:
-        image_size: (H, W) of the frame.
-        input_size: (h, w) of the model input.
-        tile_side: tile side in model input sides (1.5 at 320: 480-px tiles).
-        max_tiles: cost cap (each tile is one detect pass).
+    On the training side this gives 2x2 on 640x480 photos, 2x3 on 1280x720 and 3x4 on
+    1920x1080 frames.
     """
     h, w = int(image_size[0]), int(image_size[1])
-    side = float(tile_side) * float(max(input_size))
-    rows, cols = max(1, round(h / side)), max(1, round(w / side))
-    # The short side sets the tile size: a 4:3 photo gets two tiles side by side, not one.
-    if rows == 1 and cols == 1 and max(h, w) > 1.2 * min(h, w) and min(h, w) <= side * 1.5:
-        rows, cols = (1, 2) if w > h else (2, 1)
-    while rows * cols > max_tiles:
-        if rows >= cols:
-            rows -= 1
-        else:
-            cols -= 1
-    return rows, cols
+    side = float(max(input_size))
+    if max(h, w) < 1.5 * side:
+        return 1, 1
+    tall = h > w
+    long_side, short_side = (h, w) if tall else (w, h)
+    across = max(1, math.ceil(short_side / (tile_height * side)))
+    if short_side >= 1.5 * side:
+        across = max(across, 2)
+    along = max(1, round(across * long_side / short_side * 0.75))
+    return (along, across) if tall else (across, along)
+
+
+def coarse_grid(image_size: Sequence[int]) -> Optional[Tuple[int, int]]:
+    """A frame far from square (16:9 and wider) also gets two squarish halves: the frame
+    pass squeezes its people 1.8x or more, the fine tiles cut the large ones, and these see
+    them whole at their own aspect (1x2 side by side, 2x1 for a portrait frame)."""
+    h, w = int(image_size[0]), int(image_size[1])
+    if max(h, w) < 1.5 * min(h, w):
+        return None
+    return (1, 2) if w > h else (2, 1)
 
 
 def tile_plan(image_size: Sequence[int], input_size: Sequence[int], tiles: TileSpec = "off",
-              overlap: float = 0.25) -> List[Region]:
+              overlap: float = 0.25, tile_max: float = 0.6) -> List[Region]:
     """The regions a frame is run on: the whole frame first, then the tiles (none for
-    ``off``, or where the grid is 1 x 1)."""
+    ``off``, or where the grid is 1 x 1).
+
+    ``auto`` adds, for a frame far from square, its two halves (:func:`coarse_grid`, which
+    answer for people of any size they see whole), then the fine grid of
+    :func:`auto_grid`, whose tiles answer only for people up to ``tile_max`` of a tile
+    (:mod:`ssd_isb.runtime.merge`). An explicit ``RxC`` is that fine grid alone.
+    """
     spec = parse_tiles(tiles)
     regions = [full_region(image_size)]
     if spec == "off":
         return regions
-    rows, cols = auto_grid(image_size, input_size) if spec == "auto" else spec
+    if spec == "auto":
+        rows, cols = auto_grid(image_size, input_size)
+        if rows * cols == 1:
+            return regions
+        coarse = coarse_grid(image_size)
+        if coarse is not None and coarse != (rows, cols):
+            regions += tile_grid(image_size, *coarse, overlap, limit=1.0)
+    else:
+        rows, cols = spec
     if rows * cols == 1:
         return regions
-    return regions + tile_grid(image_size, rows, cols, overlap)
+    return regions + tile_grid(image_size, rows, cols, overlap, limit=tile_max)
 
 
 def zoom_region(box: Sequence[float], image_size: Sequence[int], context: float = 1.3,
@@ -204,7 +229,7 @@ def cut_by_edges(boxes: np.ndarray, region: Region, image_size: Sequence[int],
 
 def too_large(boxes: np.ndarray, limit: float) -> np.ndarray:
     """bool [K]: boxes (normalized yxyx of a tile) whose longer side exceeds ``limit`` of the
-    tile: people the frame pass sees well (:mod:`ssd_isb.runtime.merge`)."""
+    tile: people a coarser pass sees well (:mod:`ssd_isb.runtime.merge`)."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     return np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) > limit
 

@@ -148,7 +148,7 @@ class Segmenter(SegmenterBase):
         """The passes a frame of ``image_size`` (H, W) gets: the frame, then its tiles."""
         if self.mask_stage is None:
             return [full_region(image_size)]
-        return tile_plan(image_size, self.input_size, self.tiles)
+        return tile_plan(image_size, self.input_size, self.tiles, tile_max=self.tile_max)
 
     def preprocess(self, pixels: np.ndarray, color: str):
         if self.mask_stage is None:
@@ -178,7 +178,7 @@ class Segmenter(SegmenterBase):
             scores.append(s)
             classes.append(c)
             source.append(np.full(len(b), p, np.int64))
-            cut.append(cut_by_edges(b, region, frame.size) | too_large(b, self.tile_max)
+            cut.append(cut_by_edges(b, region, frame.size) | too_large(b, region.limit)
                        if region.kind == "tile" else np.zeros(len(b), bool))
         merged = Candidates(np.concatenate(boxes), np.concatenate(scores),
                             np.concatenate(classes), np.concatenate(source),
@@ -211,13 +211,17 @@ class Segmenter(SegmenterBase):
         logits_by_view, windows_by_view = self.mask_stage.run(views, self.backend.run_branch)
         logits: List[np.ndarray] = [np.zeros((0, 0), np.float32)] * n
         windows = np.zeros((n, 4), np.float32)
+        # A zoomed mask's own threshold, as an offset: one threshold binarizes every mask.
+        shift = 0.0 if self.zoom is None or self.zoom.mask_threshold is None else (
+            self.mask_threshold - self.zoom.mask_threshold)
         for members, region, view_logits, view_windows in zip(owners, regions, logits_by_view,
                                                                 windows_by_view):
             has = (view_windows[:, 2] > view_windows[:, 0]) & (
                 view_windows[:, 3] > view_windows[:, 1])
             windows[members[has]] = region.to_image(view_windows[has], frame.size)
             for j, k in enumerate(members):
-                logits[k] = view_logits[j]
+                logits[k] = view_logits[j] + shift if region.kind == "zoom" and shift else (
+                    view_logits[j])
         self.last_zoomed = int(zoomed.sum())
         return StageOutput(boxes, people.scores, people.classes, logits, windows)
 

@@ -38,6 +38,7 @@ class ZoomSettings:
         size: side in pixels of the zoomed views (a multiple of 32) when the model has a
             features stage and ``redetect`` is off; None: the model's input size. Without a
             features stage (or to re-detect), views run the detect stage at its input size.
+        mask_threshold: mask logit threshold of a zoomed mask; None: the model's.
     """
 
     context: float = 1.4
@@ -48,6 +49,7 @@ class ZoomSettings:
     mask_from: str = "match"
     match_iou: float = 0.5
     size: Optional[int] = None
+    mask_threshold: Optional[float] = None
 
 
 AUTO = ZoomSettings()
