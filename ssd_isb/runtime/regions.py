@@ -135,36 +135,49 @@ def tile_grid(image_size: Sequence[int], rows: int, cols: int,
 
 def auto_grid(image_size: Sequence[int], input_size: Sequence[int],
               tile_height: float = 1.3) -> Tuple[int, int]:
-    """The fine tile grid ``auto`` chooses for a frame: rows of about ``tile_height`` model
-    inputs (416 px at 320), at least two once the frame is 1.5 inputs tall, and columns that
-    make each tile about 4:3, the shape of the COCO photos the detector learned from (stretched
-    to its square input as these tiles are); (1, 1), no tiles, for a frame near the input's
-    size.
+    """The fine tile grid ``auto`` chooses for a frame: tiles about ``tile_height`` model
+    inputs tall (416 px at 320), at least two across once the frame is 1.5 inputs on its
+    short side, each as wide as the model's own aspect asks: 4:3 for the square model (the
+    shape of the COCO photos it learned from, stretched to its input as these tiles are), the
+    input's aspect for a wider export (``ssd-isb export --input-size 576x320``: 16:9 tiles
+    of a 16:9 frame, not squeezed). (1, 1), no tiles, for a frame near the input's size.
 
-    On the training side this gives 2x2 on 640x480 photos, 2x3 on 1280x720 and 3x4 on
+    With the square 320 model this gives 2x2 on 640x480 photos, 2x3 on 1280x720 and 3x4 on
     1920x1080 frames.
     """
     h, w = int(image_size[0]), int(image_size[1])
-    side = float(max(input_size))
-    if max(h, w) < 1.5 * side:
+    ih, iw = float(input_size[0]), float(input_size[1])
+    if h < 1.5 * ih and w < 1.5 * iw:
         return 1, 1
-    tall = h > w
-    long_side, short_side = (h, w) if tall else (w, h)
-    across = max(1, math.ceil(short_side / (tile_height * side)))
-    if short_side >= 1.5 * side:
+    model = iw / ih
+    if model <= 4.0 / 3.0:
+        # The square model: 4:3 tiles turned as the frame is (the detector learned from
+        # landscape and portrait photos alike), counted across the frame's short side.
+        portrait = h > w
+        short, long_side, unit, aspect = (w, h, iw, 4.0 / 3.0) if portrait else (
+            h, w, ih, 4.0 / 3.0)
+    else:  # a wide export: tiles of its own aspect, rows counted down the frame
+        portrait, short, long_side, unit, aspect = False, h, w, ih, model
+    across = max(1, math.ceil(short / (tile_height * unit)))
+    if short >= 1.5 * unit:
         across = max(across, 2)
-    along = max(1, round(across * long_side / short_side * 0.75))
-    return (along, across) if tall else (across, along)
+    # Tiles overlap by a quarter: n tiles span n - (n - 1) / 4 tile lengths.
+    tile = short / (across - (across - 1) * 0.25)
+    along = max(1, round((long_side / (tile * aspect) - 0.25) / 0.75))
+    return (along, across) if portrait else (across, along)
 
 
-def coarse_grid(image_size: Sequence[int]) -> Optional[Tuple[int, int]]:
-    """A frame far from square (16:9 and wider) also gets two squarish halves: the frame
-    pass squeezes its people 1.8x or more, the fine tiles cut the large ones, and these see
-    them whole at their own aspect (1x2 side by side, 2x1 for a portrait frame)."""
+def coarse_grid(image_size: Sequence[int], input_size: Sequence[int] = (320, 320)
+                ) -> Optional[Tuple[int, int]]:
+    """A frame far from the model's shape (16:9 and wider, for the square model) also gets
+    two halves of about the model's aspect: the frame pass squeezes its people 1.8x or
+    more, the fine tiles cut the large ones, and these see them whole at nearly their own
+    aspect (1x2 side by side, 2x1 for a portrait frame)."""
     h, w = int(image_size[0]), int(image_size[1])
-    if max(h, w) < 1.5 * min(h, w):
+    frame, model = w / h, float(input_size[1]) / float(input_size[0])
+    if max(frame / model, model / frame) < 1.5:
         return None
-    return (1, 2) if w > h else (2, 1)
+    return (1, 2) if frame > model else (2, 1)
 
 
 def tile_plan(image_size: Sequence[int], input_size: Sequence[int], tiles: TileSpec = "off",
@@ -185,7 +198,7 @@ def tile_plan(image_size: Sequence[int], input_size: Sequence[int], tiles: TileS
         rows, cols = auto_grid(image_size, input_size)
         if rows * cols == 1:
             return regions
-        coarse = coarse_grid(image_size)
+        coarse = coarse_grid(image_size, input_size)
         if coarse is not None and coarse != (rows, cols):
             regions += tile_grid(image_size, *coarse, overlap, limit=1.0)
     else:
