@@ -12,8 +12,8 @@ import sys
 from typing import List, Optional
 
 from . import __version__, commands
-from .commands import INTERRUPTED
 from .errors import SSDISBError, missing_extra
+from .signals import exit_code, stop_signals, stopped_by
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -54,7 +54,8 @@ def _runtime_options(p, score: bool = False, passes: bool = True) -> None:
                             "(FACTOR: its side / the box's longer side)")
     if score:
         p.add_argument("--score-threshold", type=float, default=0.5, help="detections kept")
-        p.add_argument("--max-frames", type=int, help="stop a video or stream after N frames")
+        p.add_argument("--max-frames", type=int,
+                       help="stop after N frames of a video or stream, or N images of a folder")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     _track_options(p, demo=False)
     p.add_argument("--exist-ok", action="store_true",
                    help="write into --output even if it holds a run (default: next free name)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the folder run in --output: skip the images its "
+                        "results.jsonl holds")
     p.add_argument("--task", choices=["instance", "semantic"], default="instance",
                    help="semantic: one person mask per image (a semantic --model, or the "
                         "instance masks' union)")
@@ -246,7 +250,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                       else logging.WARNING)
     with hushed(enabled=not args.verbose):
         try:
-            text = args.func(args)
+            with stop_signals():
+                text = args.func(args)
         except SSDISBError as err:
             message = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
             print(f"ssd-isb {args.command}: error: {message}", file=sys.stderr)
@@ -259,10 +264,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                 raise
             print(f"ssd-isb {args.command}: error: {extra}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            # Commands that can keep partial work (predict, demo) catch Ctrl-C themselves.
-            print(f"ssd-isb {args.command}: interrupted", file=sys.stderr)
-            return INTERRUPTED
+        except KeyboardInterrupt as stop:
+            # Commands that keep partial work (predict, demo, evaluate...) catch Ctrl-C and
+            # SIGTERM themselves; elsewhere a stop is one line, exit 128 + the signal.
+            print(f"ssd-isb {args.command}: {stopped_by(stop)}", file=sys.stderr)
+            return exit_code(stop)
         text, code = text if isinstance(text, tuple) else (text, 0)
         if text:
             print(text)

@@ -14,8 +14,8 @@ import re
 
 from .config import load_config
 from .errors import SSDISBError, UsageError
+from .signals import INTERRUPTED, TERMINATED  # exit codes of a run stopped by a signal
 
-INTERRUPTED = 130  # the shell's code for Ctrl-C
 
 
 def parse_size(text: str):
@@ -246,14 +246,17 @@ def cmd_benchmark(args) -> str:
 def cmd_demo(args) -> str:
     from .demo import run_demo, summary_line
 
-    return summary_line(run_demo(
+    s = run_demo(
         args.model, args.source, args.output, display=not args.no_display,
         max_frames=args.max_frames, backend=args.backend, threads=args.threads,
         smooth=args.smooth, score_threshold=args.score_threshold,
         reconnect_seconds=args.reconnect_seconds, summary_path=args.summary,
         track=args.track, similarity=args.track_similarity, tracks=args.tracks,
         blur_background=args.blur_background, replace_background=args.replace_background,
-        tiles=args.tiles, zoom=args.zoom))
+        tiles=args.tiles, zoom=args.zoom)
+    # Stopped by a signal: the summary as after the quit key, and the signal's exit code.
+    return summary_line(s), {"interrupted": INTERRUPTED, "terminated": TERMINATED}.get(
+        s["ended_by"], 0)
 
 
 def cmd_predict(args):
@@ -274,8 +277,10 @@ def cmd_predict(args):
                 threads=args.threads, score_threshold=args.score_threshold,
                 annotations=args.annotations, overlays=not args.no_overlays,
                 max_frames=args.max_frames, exist_ok=args.exist_ok, track=args.track,
-                similarity=args.track_similarity, tiles=args.tiles, zoom=args.zoom)
-    return summary_line(s), INTERRUPTED if s["interrupted"] else 0
+                similarity=args.track_similarity, tiles=args.tiles, zoom=args.zoom,
+                resume=args.resume)
+    code = {"interrupted": INTERRUPTED, "terminated": TERMINATED}.get(s["stopped"], 0)
+    return summary_line(s), code
 
 
 def cmd_models(args) -> str:

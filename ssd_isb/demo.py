@@ -15,10 +15,11 @@ from typing import Dict, Optional
 import cv2
 
 from .errors import UsageError, check_range
-from .files import check_output_file, check_writable, write_json
+from .files import OutputError, check_output_file, check_writable, write_json
 from .frame_pipeline import WINDOW, FramePipeline, fps_text, has_gui, stream_path  # noqa: F401
 from .progress import progress
 from .runtime import Segmenter
+from .signals import stopped_by
 from .video import VIDEO_EXTENSIONS, FrameSource, SourceError
 
 log = logging.getLogger("ssd_isb.demo")
@@ -107,7 +108,7 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
     frames = FrameSource(sources[0], reconnect_seconds=reconnect_seconds)
     pipe = FramePipeline(seg, track=track, similarity=similarity, smooth=smooth,
                          output=output, tracks=tracks, background=effect)
-    paused, last = False, None
+    paused, last, write_error = False, None, None
     ended_by = ""
     # Headless runs show a progress bar (on a terminal); a window is its own progress.
     total = min(frames.stats.frame_count or 10 ** 9, max_frames or 10 ** 9)
@@ -140,13 +141,16 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
             if max_frames and pipe.frames >= max_frames:
                 ended_by = "max frames"
                 break
-    except KeyboardInterrupt:
-        # Ctrl-C is how a headless camera run is stopped: end it like the quit key, with the
-        # summary (and its JSON) of what ran.
-        ended_by = "interrupted"
+    except KeyboardInterrupt as stop:
+        # Ctrl-C (or SIGTERM, from a service manager) is how a headless camera run is
+        # stopped: end it like the quit key, with the summary (and its JSON) of what ran.
+        ended_by = stopped_by(stop)
     finally:
         frames.close()
-        pipe.close()
+        try:
+            pipe.close()
+        except OutputError as err:  # the summary of what ran is still written, then this
+            write_error = err
         if display:
             cv2.destroyAllWindows()
     summary = {
@@ -160,6 +164,8 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
         summary["person_source"] = type(seg).__name__
     if summary_path:
         write_json(summary_path, summary)
+    if write_error is not None:
+        raise write_error
     return summary
 
 

@@ -89,17 +89,44 @@ def check_writable(folder: str) -> str:
     return folder
 
 
+RUN_MARK = ".ssd-isb-run"  # claims a run folder (created exclusively)
+
+
 def run_folder(output: str, exist_ok: bool = False) -> str:
-    """The folder a run writes to: ``output`` if it is new or empty (or ``exist_ok``), else the
-    first free ``output2``, ``output3``, ... (as Ultralytics numbers its runs), so a second run
-    never mixes its files with the first's."""
+    """Claim the folder a run writes to: ``output`` if it is new or empty (or ``exist_ok``),
+    else the first free ``output-2``, ``output-3``, ... A folder is claimed by creating its
+    :data:`RUN_MARK` file exclusively, so two runs started together never share one, and the
+    number is set off by a dash (``race3`` run twice gives ``race3-2``, never ``race32``).
+
+    Raises:
+        OutputError: ``output`` is a file, or no folder can be created there.
+    """
     if os.path.exists(output) and not os.path.isdir(output):
         raise OutputError(f"{output}: is a file, not a folder (give --output a folder)")
-    if exist_ok or not os.path.exists(output) or (os.path.isdir(output)
-                                                   and not os.listdir(output)):
-        return output
     base = output.rstrip(os.sep) or output
-    n = 2
-    while os.path.exists(f"{base}{n}"):
-        n += 1
-    return f"{base}{n}"
+    if exist_ok:
+        check_writable(base)
+        return output
+    for n in range(1, 100000):
+        candidate = base if n == 1 else f"{base}-{n}"
+        if os.path.isdir(candidate) and os.listdir(candidate):
+            continue  # an earlier run's (or anything else's) folder
+        try:
+            os.makedirs(candidate, exist_ok=True)
+            fd = os.open(os.path.join(candidate, RUN_MARK), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            continue  # another run claimed it between the look and the claim
+        except OSError as err:
+            raise OutputError(f"{candidate}: cannot write here ({err.strerror or err})") \
+                from None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return candidate
+    raise OutputError(f"{base}: no free run folder name")
+
+
+def release_run_folder(folder: str) -> None:
+    """Remove the claim mark of a run folder that now holds the run's files (they claim it)."""
+    mark = os.path.join(folder, RUN_MARK)
+    if os.path.exists(mark):
+        os.remove(mark)

@@ -18,7 +18,7 @@ from .runtime.draw import draw_segmentation
 from .smoothing import MaskSmoother
 from .tracking import tracker_for
 from .tracking.output import TrackWriter
-from .video import video_writer
+from .video import check_video, video_writer
 
 WINDOW = "ssd-isb"
 
@@ -70,6 +70,7 @@ class FramePipeline:
         self.output = output
         self.tracks = tracks
         self.writer = None
+        self.recorded = 0  # frames written to ``output``
         self.track_writer = TrackWriter(tracks) if tracks else None
         self.loop_ms: List[float] = []
         self.track_ms: List[float] = []
@@ -109,12 +110,22 @@ class FramePipeline:
         if self.writer is None:
             self.writer = video_writer(self.output, fps, (out.shape[1], out.shape[0]))
         self.writer.write(out)
+        self.recorded += 1
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.release()
+        """Finish the files: the video gets its index (also after Ctrl-C or SIGTERM) and is
+        checked to open, since OpenCV says nothing when a full disk swallowed it.
+
+        Raises:
+            OutputError: the recorded video is unreadable (one line naming it).
+        """
         if self.track_writer is not None:
             self.track_writer.close()
+        if self.writer is not None:
+            self.writer.release()
+            self.writer = None
+            if self.recorded:
+                check_video(self.output, self.recorded)
 
     def fps(self) -> float:
         """The live FPS figure: the last 30 frames' median loop time."""

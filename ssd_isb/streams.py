@@ -19,9 +19,10 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from .files import write_json
+from .files import OutputError, write_json
 from .frame_pipeline import WINDOW, FramePipeline, fps_text, stream_path
 from .runtime import Segmenter
+from .signals import stopped_by
 from .video import FrameSource, SourceError
 
 log = logging.getLogger("ssd_isb.streams")
@@ -142,7 +143,7 @@ def run_streams(model: Optional[str], sources: List, output: Optional[str] = Non
                            output=stream_path(output, k, n), tracks=stream_path(tracks, k, n))
              for k in range(n)]
     finished = [False] * n
-    ended_by = ""
+    ended_by, write_error = "", None
     start = time.perf_counter()
     for r in readers:
         r.start()
@@ -173,13 +174,16 @@ def run_streams(model: Optional[str], sources: List, output: Optional[str] = Non
                 break
             if not worked:
                 ready.wait(0.05)
-    except KeyboardInterrupt:
-        ended_by = "interrupted"
+    except KeyboardInterrupt as stop:
+        ended_by = stopped_by(stop)
     finally:
         for r in readers:
             r.close()
         for p in pipes:
-            p.close()
+            try:
+                p.close()
+            except OutputError as err:  # every stream's files are finished first
+                write_error = write_error or err
         if display:
             cv2.destroyAllWindows()
     seconds = time.perf_counter() - start
@@ -199,6 +203,8 @@ def run_streams(model: Optional[str], sources: List, output: Optional[str] = Non
                "ended_by": ended_by or "all streams ended", "backend": seg.backend.name}
     if summary_path:
         write_json(summary_path, summary)
+    if write_error is not None:
+        raise write_error
     return summary
 
 

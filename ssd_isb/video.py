@@ -74,6 +74,27 @@ class VideoWriter:
         self.writer.release()
 
 
+def check_video(path: str, frames: int) -> str:
+    """After a writer is released: the file opens and holds frames. OpenCV writes nothing
+    and says nothing on a full disk, and a killed writer leaves an .mp4 without its index.
+
+    Raises:
+        OutputError: ``path`` is missing, empty or unreadable (one line naming it).
+    """
+    from .files import OutputError
+
+    cap = cv2.VideoCapture(path)
+    try:
+        readable = cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
+    if not readable:
+        size = os.path.getsize(path) if os.path.exists(path) else 0
+        raise OutputError(f"{path}: the video of {frames} frames was not written completely "
+                          f"({size} bytes; disk full?)")
+    return path
+
+
 def video_writer(path: str, fps: float, size: Tuple[int, int]) -> VideoWriter:
     """A writer for ``path`` (.mp4: mp4v, .avi: MJPG) at ``fps`` and (width, height).
 

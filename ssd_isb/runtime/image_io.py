@@ -29,7 +29,9 @@ def list_images(folder: Union[str, os.PathLike], limit: Optional[int] = None) ->
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         return []
-    paths = sorted(os.path.join(folder, f) for f in os.listdir(folder) if is_image_file(f))
+    # A folder named like an image (photos/sub.jpg/) is not one.
+    paths = sorted(p for p in (os.path.join(folder, f) for f in os.listdir(folder)
+                               if is_image_file(f)) if os.path.isfile(p))
     return paths[:limit] if limit else paths
 
 

@@ -45,6 +45,7 @@ class TrackWriter:
         self.mot = mot_path(path)
         self.masks = masks
         self.lines = 0
+        self._ids = set()
         self._jsonl = open(path, "w")
         self._txt = open(self.mot, "w")
 
@@ -64,8 +65,14 @@ class TrackWriter:
             self._txt.write(f"{frame + 1},{int(result.track_ids[i])},{x:.2f},{y:.2f},{w:.2f},"
                             f"{h:.2f},{float(result.scores[i]):.4f},-1,-1,-1\n")
             self.lines += 1
+            self._ids.add(int(result.track_ids[i]))
         self._jsonl.flush()
         self._txt.flush()
+
+    @property
+    def identities(self) -> int:
+        """Distinct track IDs written (what the files hold, not the tracker's counter)."""
+        return len(self._ids)
 
     def close(self) -> None:
         self._jsonl.close()
