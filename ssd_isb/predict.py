@@ -26,7 +26,7 @@ from .progress import progress
 from .runtime import ImageError, Segmenter, read_image
 from .runtime.coco_results import to_coco_results
 from .runtime.draw import draw_segmentation
-from .runtime.image_io import IMAGE_EXTENSIONS, is_image_file, list_images
+from .runtime.image_io import IMAGE_EXTENSIONS, is_image_file, list_images, truncated
 from .signals import Terminated, stopped_by
 from .video import FrameSource, SourceError, check_video, video_writer
 
@@ -233,6 +233,7 @@ def _predict(model, source, output, backend, threads, score_threshold, annotatio
     unreadable: List[str] = []
     times: List[float] = []
     stopped, total, resumed = None, None, 0
+    cut_short: List[str] = []  # truncated files, segmented as far as they go
     video = not (os.path.isdir(source) or is_image_file(source))
     try:
         if not video:
@@ -251,7 +252,7 @@ def _predict(model, source, output, backend, threads, score_threshold, annotatio
                 paths = [p for p in paths if os.path.basename(p) not in done]
             try:
                 _predict_images(seg, paths, ids, output, results, written, unreadable, times,
-                                overlays, tracking, log_file)
+                                overlays, tracking, log_file, cut_short)
             except KeyboardInterrupt as stop:
                 stopped = stopped_by(stop)
             if len(times) + resumed == 0 and not stopped:
@@ -282,6 +283,7 @@ def _predict(model, source, output, backend, threads, score_threshold, annotatio
             release_run_folder(output)
     return {"images": len(times) + resumed, "instances": len(results),
             "unreadable": len(unreadable), "unreadable_files": unreadable,
+            "truncated": len(cut_short), "truncated_files": cut_short,
             "results": results_path, "overlays": written,
             "ms_per_image": round(float(np.median(times)), 2) if times else None,
             "backend": seg.backend.name, "model": os.path.abspath(seg.path),
@@ -333,7 +335,9 @@ def write_image(path: str, image: np.ndarray) -> str:
 def _predict_images(seg: Segmenter, paths: List[str], ids: Dict[str, int], output: str,
                     results: List[Dict], written: List[str], unreadable: List[str],
                     times: List[float], overlays: bool, tracking=None,
-                    log_file: Optional[ResultsLog] = None) -> None:
+                    log_file: Optional[ResultsLog] = None,
+                    cut_short: Optional[List[str]] = None) -> None:
+    cut_short = [] if cut_short is None else cut_short
     for path in progress(paths, desc="predict"):
         name = os.path.basename(path)
         try:
@@ -345,6 +349,8 @@ def _predict_images(seg: Segmenter, paths: List[str], ids: Dict[str, int], outpu
             unreadable.append(path)
             continue
         warn_if_huge(image, path)
+        if truncated(path):  # read_image warned; the summary counts them
+            cut_short.append(path)
         t0 = time.perf_counter()
         result = segment(seg, image, tracking)
         times.append((time.perf_counter() - t0) * 1e3)
@@ -402,6 +408,8 @@ def _predict_video(seg: Segmenter, source: str, output: str, results: List[Dict]
 def summary_line(s: Dict) -> str:
     """The one line ``ssd-isb predict`` prints about a run (:func:`predict`'s summary)."""
     skipped = f", {s['unreadable']} unreadable skipped" if s["unreadable"] else ""
+    if s.get("truncated"):
+        skipped += f", {s['truncated']} truncated (segmented as far as they go)"
     if s.get("resumed"):
         skipped += f" ({s['resumed']} from the earlier run)"
     if s.get("stopped"):

@@ -98,7 +98,7 @@ CASES = {
                                     "427 but"),
     "evaluate unknown category": ("segmentation:category", "category_id 3 is not in "
                                   "'categories'"),
-    "evaluate negative bbox": ("segmentation:bbox", "negative bbox width or height"),
+    "evaluate negative bbox": ("segmentation:bbox", "with a non-negative width and height"),
     "train missing annotations": (["train", "--config", "{bad_config}", "--workdir",
                                    "{tmp}/run"], "missing.json: no such annotation file"),
     "export missing weights": (["export", "--weights", "{tmp}/none.keras", "--format",
@@ -210,8 +210,9 @@ def test_bad_input_is_one_line_and_exit_2(case, tmp_path, capsys):
         assert not (tmp_path / "p").exists()
 
 
-def _interrupted(args, tmp_path, wait_for):
-    """Run ``ssd-isb ARGS`` on a folder of 40 photos, Ctrl-C it once ``wait_for()`` holds."""
+def _interrupted(args, tmp_path, wait_for, sig=None):
+    """Run ``ssd-isb ARGS`` on a folder of 40 photos; send ``sig`` (Ctrl-C's SIGINT by
+    default) once ``wait_for()`` holds."""
     import signal
     import shutil
     import time
@@ -225,39 +226,73 @@ def _interrupted(args, tmp_path, wait_for):
     deadline = time.time() + 120
     while not wait_for() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT if sig is None else sig)
     out, err = proc.communicate(timeout=60)
     return proc.returncode, out, err
 
 
-def test_ctrl_c_in_predict_keeps_what_was_done(tmp_path):
-    out_dir = tmp_path / "p"
-    code, out, err = _interrupted(["predict", "--output", str(out_dir)], tmp_path,
-                                  lambda: out_dir.exists() and len(os.listdir(out_dir)) >= 3)
-    assert code == 130, err
-    assert "Traceback" not in err, err
-    overlays = [f for f in os.listdir(out_dir) if f.endswith("_overlay.jpg")]
-    results = json.load(open(out_dir / "results.json"))
-    assert 3 <= len(overlays) < 40
-    # every image with an overlay has its results (the photo holds people)
-    assert {r["file_name"] for r in results} >= {f.replace("_overlay", "") for f in overlays}
+STOPS = [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")]
+
+
+@pytest.mark.parametrize("sig,code,word", STOPS)
+def test_a_stopped_predict_keeps_what_was_done(tmp_path, sig, code, word):
+    """Ctrl-C and SIGTERM (systemd, Docker, a robot's supervisor) alike: results.json holds
+    every image done, the summary says how far it got, exit 128 + the signal."""
     import re
+    import signal
 
-    # Ctrl-C may land between an image's results and its overlay
-    done = int(re.search(r"interrupted after (\d+) of 40 images", out).group(1))
-    assert len(overlays) <= done <= len(overlays) + 1, out
+    out_dir = tmp_path / "p"
+
+    def overlays():
+        return [f for f in os.listdir(out_dir) if f.endswith("_overlay.jpg")] \
+            if out_dir.exists() else []
+
+    got, out, err = _interrupted(["predict", "--output", str(out_dir)], tmp_path,
+                                 lambda: len(overlays()) >= 3, getattr(signal, sig))
+    assert got == code, err
+    assert "Traceback" not in err, err
+    results = json.load(open(out_dir / "results.json"))
+    assert 3 <= len(overlays()) < 40
+    # every image with an overlay has its results (the photo holds people)
+    assert {r["file_name"] for r in results} >= {f.replace("_overlay", "") for f in overlays()}
+    # The signal may land between an image's results and its overlay.
+    done = int(re.search(rf"{word} after (\d+) of 40 images", out).group(1))
+    assert len(overlays()) <= done <= len(overlays()) + 1, out
+    # The streamed log holds the same images: --resume continues from it.
+    assert (out_dir / "results.jsonl").exists()
+    folder = tmp_path / "many"
+    assert main(["predict", "--source", str(folder), "--output", str(out_dir), "--resume",
+                 "--no-overlays", "--tiles", "off", "--zoom", "off"]) == 0
+    final = json.load(open(out_dir / "results.json"))
+    assert len({r["file_name"] for r in final}) == 40
+    assert not (out_dir / "results.jsonl").exists()  # complete: results.json holds it all
 
 
-def test_ctrl_c_ends_a_headless_demo_with_its_summary(tmp_path):
-    video = tmp_path / "d.avi"
+@pytest.mark.parametrize("sig,code,word", STOPS)
+def test_a_stopped_headless_demo_ends_with_its_summary_and_a_whole_video(tmp_path, sig, code,
+                                                                        word):
+    import signal
+    import time
+
+    video = tmp_path / "d.mp4"
     summary = tmp_path / "s.json"
-    code, out, err = _interrupted(["demo", "--no-display", "--output", str(video),
-                                   "--summary", str(summary)], tmp_path,
-                                  lambda: video.exists() and video.stat().st_size > 50000)
-    assert code == 0 and "Traceback" not in err, err
+    started = []
+
+    def recording():  # an .mp4 grows only at its end: wait a second after its first frame
+        if video.exists() and not started:
+            started.append(time.time())
+        return bool(started) and time.time() > started[0] + 1.0
+
+    got, out, err = _interrupted(["demo", "--no-display", "--output", str(video),
+                                  "--summary", str(summary)], tmp_path, recording,
+                                 getattr(signal, sig))
+    assert got == code and "Traceback" not in err, err
     s = json.load(open(summary))
-    assert s["ended_by"] == "interrupted" and 0 < s["frames"] < 40
-    assert "ended: interrupted" in out
+    assert s["ended_by"] == word and 0 < s["frames"] < 40
+    assert f"ended: {word}" in out
+    cap = cv2.VideoCapture(str(video))  # the .mp4 got its index: it opens and plays
+    assert cap.isOpened() and cap.read()[0]
+    cap.release()
 
 
 def test_evaluate_prints_its_table_without_output(capsys):
@@ -354,11 +389,11 @@ def test_nothing_is_lost_in_a_folder(tmp_path, capsys):
     assert ids["000000000885.jpg"] == 885 and len(set(ids.values())) == 3
     assert all(isinstance(r["image_id"], int) for r in results)
     assert main(["predict", "--source", str(folder / "a.jpg"), "--output", out]) == 0
-    assert os.path.exists(str(tmp_path / "predictions2" / "results.json"))
+    assert os.path.exists(str(tmp_path / "predictions-2" / "results.json"))
     assert len(json.load(open(os.path.join(out, "results.json")))) == len(results)
     assert main(["predict", "--source", str(folder / "a.jpg"), "--output", out,
                  "--exist-ok"]) == 0
-    assert not os.path.exists(str(tmp_path / "predictions3"))
+    assert not os.path.exists(str(tmp_path / "predictions-3"))
 
 
 def test_demo_writes_every_frame_of_a_folder_of_sizes(tmp_path):

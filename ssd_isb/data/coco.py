@@ -9,6 +9,7 @@ as negatives. Per-instance PNG datasets (Penn-Fudan layout) load through :mod:`.
 from __future__ import annotations
 
 import json
+import math
 import os
 import zlib
 from collections import Counter
@@ -152,8 +153,9 @@ class LoadReport:
                 f"degenerate annotations, {self.skipped_missing_images} missing images")
 
 
-def read_coco_json(path: str) -> Dict:
-    """Read and check a COCO annotation file (one clear error if it is not one)."""
+def read_coco_json(path: str, scoring: bool = False) -> Dict:
+    """Read and check a COCO annotation file (one clear error if it is not one); ``scoring``:
+    it is ground truth to score against (annotation ids and areas required)."""
     if not os.path.exists(path):
         raise DatasetError(f"{path}: no such annotation file")
     if os.path.isdir(path):
@@ -166,7 +168,7 @@ def read_coco_json(path: str) -> Dict:
     if not isinstance(data, dict) or not all(k in data for k in ("images", "annotations")):
         raise DatasetError(f"{path}: not a COCO annotation file (needs 'images' and "
                            f"'annotations')")
-    check_coco_structure(data, path)
+    check_coco_structure(data, path, require_area=scoring, require_ids=scoring)
     return data
 
 
@@ -174,10 +176,24 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def check_coco_structure(data: Dict, path: str) -> None:
-    """The fields every reader here indexes: each image a dict with a numeric ``id`` and a
-    ``file_name``, each annotation a dict with a numeric ``image_id`` and a ``bbox`` of four
-    numbers. Each once ended in a traceback deep inside a reader or pycocotools.
+def _finite(v) -> bool:
+    return _number(v) and math.isfinite(v)
+
+
+def check_coco_structure(data: Dict, path: str, require_area: bool = False,
+                         require_ids: bool = False) -> None:
+    """The fields every reader here indexes, checked once before any work: each image a
+    dict with a unique numeric ``id``, a ``file_name`` and (when given) a positive height and
+    width; each annotation a dict with a numeric ``image_id``, a finite ``bbox`` of four
+    numbers with a non-negative size, a unique numeric ``id``, a non-negative numeric
+    ``area`` and an ``iscrowd`` of 0 or 1 where they are given. Each once ended in a
+    traceback deep inside a reader or pycocotools, or in a wrong figure without a word.
+
+    Args:
+        data: the parsed file.
+        path: its name, for the messages.
+        require_area: ``area`` must be there (COCO scoring needs it).
+        require_ids: annotation ``id`` must be there (COCO scoring needs it).
 
     Raises:
         DatasetError: one line naming the file, the entry and the key.
@@ -195,6 +211,16 @@ def check_coco_structure(data: Dict, path: str) -> None:
         if not isinstance(im.get("file_name"), str):
             raise DatasetError(f"{path}: images[{i}] (id {im['id']}): 'file_name' missing or "
                                f"not a string")
+        for key in ("height", "width"):
+            if key in im and not (_finite(im[key]) and im[key] > 0):
+                raise DatasetError(f"{path}: image {im['id']} ({im['file_name']}): '{key}' "
+                                   f"must be a positive number, got {im[key]!r}")
+    image_ids = [im["id"] for im in data["images"]]
+    if len(set(image_ids)) != len(image_ids):
+        dup = next(i for i in image_ids if image_ids.count(i) > 1)
+        raise DatasetError(f"{path}: image id {dup} is used by more than one image (ids must "
+                           f"be unique)")
+    seen = set()
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict):
             raise DatasetError(f"{path}: annotations[{i}] must be an object, got "
@@ -206,6 +232,28 @@ def check_coco_structure(data: Dict, path: str) -> None:
         box = ann.get("bbox")
         if not (isinstance(box, list) and len(box) == 4 and all(_number(v) for v in box)):
             raise DatasetError(f"{where}: 'bbox' must be [x, y, width, height], got {box!r}")
+        if not all(math.isfinite(v) for v in box) or box[2] < 0 or box[3] < 0:
+            raise DatasetError(f"{where}: 'bbox' {box} must be finite with a non-negative "
+                               f"width and height")
+        if "id" in ann:
+            # Scoring matches detections to annotations by id: a repeated id drops people
+            # from the ground truth without a word (mask AP50 1.5 instead of 53.6).
+            if not _number(ann["id"]):
+                raise DatasetError(f"{where}: 'id' must be a number, got {ann['id']!r}")
+            if ann["id"] in seen:
+                raise DatasetError(f"{where}: 'id' {ann['id']} is used by more than one "
+                                   f"annotation (ids must be unique)")
+            seen.add(ann["id"])
+        elif require_ids:
+            raise DatasetError(f"{where}: no 'id' (scoring matches annotations by it)")
+        if "area" in ann and not (_finite(ann["area"]) and ann["area"] >= 0):
+            raise DatasetError(f"{where}: 'area' must be a non-negative number, got "
+                               f"{ann['area']!r}")
+        if require_area and "area" not in ann:
+            raise DatasetError(f"{where}: no 'area' (COCO scoring sorts people into small, "
+                               f"medium and large by it)")
+        if "iscrowd" in ann and ann["iscrowd"] not in (0, 1, True, False):
+            raise DatasetError(f"{where}: 'iscrowd' must be 0 or 1, got {ann['iscrowd']!r}")
 
 
 def person_category_id(data: Dict, path: str = "annotations") -> int:

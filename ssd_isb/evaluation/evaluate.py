@@ -22,6 +22,7 @@ from ..files import OutputError, check_output_file, check_writable, write_json
 from ..progress import progress
 from ..runtime import ImageError, Segmenter
 from ..runtime.coco_results import to_coco_results, with_box_masks
+from ..runtime.image_io import truncated
 from ..runtime.protocol import SegmenterBase
 from .metrics import coco_metrics
 
@@ -40,10 +41,14 @@ def is_box_only(data: Dict) -> bool:
     return bool(anns) and not any("segmentation" in a for a in anns)
 
 
-def _check_subset(max_images: Optional[int], holdout_every: int) -> None:
-    # 0 would score every image and -1 all but one; a modulus of 0 divides by zero.
+def _check_subset(max_images: Optional[int], holdout_every: int, num_overlays: int = 0,
+                  crowd_nesting: Optional[int] = None) -> None:
+    # 0 would score every image and -1 all but one; a modulus of 0 divides by zero; -1
+    # overlays wrote 9 of each and a nesting of -1 marked every box a crowd.
     check_range("--max-images", max_images, 1)
     check_range("--holdout-every", holdout_every, 1)
+    check_range("--num-overlays", num_overlays, 0)
+    check_range("--crowd-nesting", crowd_nesting, 1)
 
 
 def rle_string_counts(counts: str) -> List[int]:
@@ -77,9 +82,6 @@ def check_annotations(data: Dict, path: str) -> None:
     known = {c.get("id") for c in data.get("categories", [])}
     for ann in data["annotations"]:
         where = f"{path}: annotation {ann.get('id')} (image {ann.get('image_id')})"
-        box = ann["bbox"]  # four numbers: read_coco_json checked the structure
-        if box[2] < 0 or box[3] < 0:
-            raise EvaluationError(f"{where}: negative bbox width or height {box}")
         if known and ann.get("category_id") not in known:
             raise EvaluationError(f"{where}: category_id {ann.get('category_id')} is not in "
                                   f"'categories' ({sorted(known)})")
@@ -133,7 +135,7 @@ def load_ground_truth(annotations: str, crowd_nesting: Optional[int] = None):
     from pycocotools.coco import COCO
 
     try:
-        data = read_coco_json(annotations)
+        data = read_coco_json(annotations, scoring=True)
     except DatasetError as err:
         raise EvaluationError(str(err)) from None
     check_annotations(data, annotations)
@@ -212,7 +214,7 @@ def evaluate(model: Optional[str], annotations: str, images: str, backend: Optio
         The report: ``segm``, ``bbox``, ``images``, ``backend``, ``model``, ``box_masks``,
         ``missing_images``, ``unreadable_images``, ``seconds``, ``ms_per_image``.
     """
-    _check_subset(max_images, holdout_every)  # before the model loads
+    _check_subset(max_images, holdout_every, num_overlays, crowd_nesting)  # before the model
     # Outputs are checked before the work, not found unwritable after it.
     if output:
         check_output_file(output, "--output")
@@ -241,7 +243,7 @@ def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model:
     model's figures come from identical matching and the same images. Arguments as
     :func:`evaluate`; ``seg`` must keep every detection it is to be scored on (a low threshold).
     """
-    _check_subset(max_images, holdout_every)
+    _check_subset(max_images, holdout_every, num_overlays, crowd_nesting)
     class_names, backend_name = seg.class_names, seg.name
     gt = load_ground_truth(annotations, crowd_nesting)
     boxes_only = is_box_only(gt.dataset)
@@ -259,13 +261,15 @@ def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model:
         log.warning("missing image %s, skipped", os.path.join(images, name))
     skip = set(missing)
     results: List[Dict] = []
-    evaluated, unreadable, per_image = [], [], {}
+    evaluated, unreadable, cut_short, per_image = [], [], [], {}
     started = time.perf_counter()
     for image_id in progress(ids, desc="evaluate"):
         info = gt.imgs[image_id]
         if info["file_name"] in skip:
             continue
         path = os.path.join(images, info["file_name"])
+        if truncated(path):  # segmented as far as it goes (read_image warns), and counted
+            cut_short.append(info["file_name"])
         try:
             result = seg(path)
         except ImageError as err:
@@ -293,7 +297,8 @@ def evaluate_segmenter(seg: SegmenterBase, annotations: str, images: str, model:
         "bbox": coco_metrics(gt, results, "bbox", evaluated, person),
         "images": len(evaluated), "backend": backend_name, "model": os.path.abspath(model),
         "box_masks": bool(box_masks), "missing_images": missing,
-        "unreadable_images": unreadable, "seconds": round(seconds, 2),
+        "unreadable_images": unreadable, "truncated_images": cut_short,
+        "seconds": round(seconds, 2),
         "ms_per_image": round(1000 * seconds / len(evaluated), 2),
         "annotations": os.path.abspath(annotations), "split": split,
         "crowd_nesting": crowd_nesting,

@@ -86,6 +86,11 @@ def report_lines(report: Dict, output: Optional[str] = None) -> List[str]:
     if report["missing_images"] or report["unreadable_images"]:
         lines.append(f"skipped {len(report['missing_images'])} missing and "
                      f"{len(report['unreadable_images'])} unreadable images")
-    lines.append(f"{report['images']} images, {report['ms_per_image']} ms per image"
+    if report.get("truncated_images"):
+        lines.append(f"{len(report['truncated_images'])} truncated images scored as far as "
+                     f"they decode (e.g. {report['truncated_images'][0]})")
+    passes = (f" (tiles {report['tiles']}, zoom {report['zoom']})" if report.get("tiles")
+              else "")
+    lines.append(f"{report['images']} images, {report['ms_per_image']} ms per image{passes}"
                  + (f" -> {output}" if output else ""))
     return lines

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import List, Optional, Sequence, Union
 
@@ -9,6 +10,8 @@ import cv2
 import numpy as np
 
 from ..errors import SSDISBError
+
+log = logging.getLogger("ssd_isb.images")
 
 ImageLike = Union[str, os.PathLike, np.ndarray]
 # What counts as an image file everywhere (folders for predict, demo, benchmark, calibration).
@@ -49,8 +52,31 @@ def folder_images(folder: Union[str, os.PathLike], limit: Optional[int] = None) 
     return paths
 
 
-def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
+def truncated(path: Union[str, os.PathLike]) -> bool:
+    """Whether a JPEG or PNG file ends before its image does (a copy cut short, a download
+    that stopped): libjpeg decodes what is there and greys out the rest without an error,
+    so the people in the missing part are silently not found. Reads only the file's tail."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 1024))
+            tail = fh.read()
+    except OSError:
+        return False
+    if head[:2] == b"\xff\xd8":  # JPEG: ends with the EOI marker (padding after it is seen)
+        return b"\xff\xd9" not in tail.rstrip(b"\x00\n\r ")[-16:]
+    if head == b"\x89PNG\r\n\x1a\n":  # PNG: ends with the IEND chunk
+        return b"IEND" not in tail[-16:]
+    return False
+
+
+def read_image(path: Union[str, os.PathLike], warn_truncated: bool = True) -> np.ndarray:
     """Read an image file as BGR uint8 [H, W, 3] (grayscale, alpha, 16-bit all handled).
+
+    A truncated file (:func:`truncated`) is decoded as far as it goes, with a warning naming
+    it (``warn_truncated``).
 
     Raises:
         ImageError: missing, unreadable or corrupt file (one line naming it).
@@ -58,6 +84,8 @@ def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ImageError(f"{path}: no such image")
+    if os.path.isdir(path):
+        raise ImageError(f"{path}: is a folder, not an image")
     # cv2.imread as the ecosystem reads: it applies a phone JPEG's EXIF orientation (the image
     # every viewer shows upright) and keeps what libjpeg can decode of a truncated file, where
     # cv2.imdecode refuses it. imdecode stays for the paths imread cannot open.
@@ -67,6 +95,9 @@ def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
         image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise ImageError(f"{path}: not a readable image (corrupt or unsupported format)")
+    if warn_truncated and truncated(path):
+        log.warning("%s: truncated (the file ends before its image does); only the part "
+                    "that is there is segmented", path)
     return to_bgr(image, name=path)
 
 

@@ -120,9 +120,15 @@ class Segmenter(SegmenterBase):
             from ..zoo import default_model_path
 
             model = default_model_path()
-        self.path = model
         self.backend = load_backend(model, backend, threads)
+        self.path = self.backend.path
         self.meta = self.backend.meta
+        if self.meta.task == "semantic":
+            from ..errors import UsageError
+
+            raise UsageError(f"{self.path}: a semantic model (one person map per image, no "
+                             f"instances): use predict/evaluate --task semantic, or demo "
+                             f"--blur-background / --replace-background")
         self.name = self.backend.name
         self.class_names = list(self.meta.class_names)
         self.params = self.meta.params

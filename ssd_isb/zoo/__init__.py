@@ -25,6 +25,19 @@ def default_model_path() -> str:
 
 
 MODEL_EXTENSIONS = (".tflite", ".onnx", ".engine", ".keras")
+
+
+def resolve_model(model: str) -> str:
+    """A model path, or a shipped model by the name ``ssd-isb models`` lists it under
+    (``ssd_isb_semantic_int8``, with or without its extension): the path where it exists,
+    the shipped file otherwise, else ``model`` as given (its error comes when it is opened)."""
+    if os.path.exists(model) or os.sep in model or (os.altsep and os.altsep in model):
+        return model
+    for name in (model,) + tuple(model + ext for ext in MODEL_EXTENSIONS):
+        path = os.path.join(ZOO_DIR, name)
+        if os.path.isfile(path):
+            return path
+    return model
 REPOSITORY_ZOO = "ssd_isb/zoo/ in a clone of the ssd-isb repository"
 
 

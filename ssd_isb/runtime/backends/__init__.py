@@ -37,6 +37,9 @@ def infer_backend(path: str) -> str:
 def load_backend(path: str, backend: Optional[str] = None, threads: Optional[int] = None,
                  meta=None) -> Backend:
     """Open a model with the named (or inferred) backend."""
+    from ...zoo import resolve_model
+
+    path = resolve_model(os.fspath(path))
     name = backend or infer_backend(path)
     if name not in BACKENDS:
         known = ", ".join(sorted(BACKENDS))
