@@ -229,6 +229,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="semantic: one person mask per image (a semantic --model, or the "
                         "instance masks' union)")
 
+    p = command("serve", commands.cmd_serve, "the segmenter as a service: a live page, REST, "
+                "WebSocket and MQTT events, Prometheus metrics (the serve extra)")
+    _runtime_options(p)
+    p.add_argument("--source", action="append", default=[],
+                   help="camera index, video file, URL or folder to watch; repeat for several")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; any other than loopback needs a token")
+    p.add_argument("--port", type=int, default=8000, help="port (0: any free one)")
+    p.add_argument("--token", help="bearer token for every route but /healthz (generated and "
+                   "printed when listening beyond loopback without one)")
+    p.add_argument("--mqtt", metavar="HOST:PORT", help="publish enter/leave events and counts "
+                   "to this MQTT broker")
+    p.add_argument("--mqtt-topic", default="ssd-isb", help="MQTT topic prefix")
+    p.add_argument("--cors", nargs="+", default=[], metavar="ORIGIN",
+                   help="browser origins allowed to call the API (default: none)")
+    p.add_argument("--track", action="store_true",
+                   help="track IDs per stream, and enter/leave events")
+    p.add_argument("--score-threshold", type=float, default=0.5, help="detections kept")
+    p.add_argument("--loop", action="store_true", help="replay file sources when they end")
+    p.add_argument("--max-upload-mb", type=float, default=20.0,
+                   help="largest photo POST /v1/segment takes")
+    p.add_argument("--max-upload-megapixels", type=float, default=40.0,
+                   help="most pixels a posted photo may have")
+
     p = command("models", commands.cmd_models, "the models shipped with the package")
     p.add_argument("--json", action="store_true", help="machine-readable list")
     return parser

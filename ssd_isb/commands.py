@@ -283,6 +283,34 @@ def cmd_predict(args):
     return summary_line(s), code
 
 
+def cmd_serve(args) -> str:
+    from .errors import require
+
+    for module in ("uvicorn", "starlette", "prometheus_client"):
+        require(module, "serve", "ssd-isb serve")
+    if args.mqtt:
+        require("paho.mqtt", "serve", "ssd-isb serve --mqtt")
+    from .serve.server import run_server
+    from .serve.settings import ServeSettings
+
+    settings = ServeSettings(
+        sources=list(args.source), model=args.model, backend=args.backend,
+        threads=args.threads, host=args.host, port=args.port, token=args.token,
+        mqtt=args.mqtt, mqtt_topic=args.mqtt_topic, cors=list(args.cors), tiles=args.tiles,
+        zoom=args.zoom, track=args.track, score_threshold=args.score_threshold,
+        loop=args.loop, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_upload_pixels=int(args.max_upload_megapixels * 1e6)).check()
+
+    def ready(address):
+        shown = f"{address}/?token={settings.token}" if settings.token_generated else address
+        print(f"ssd-isb serve: listening on {shown}" + (
+            " (token generated: keep it secret)" if settings.token_generated else ""),
+            flush=True)
+
+    s = run_server(settings, ready)
+    return f"stopped after {s['frames']} frames of {len(s['streams'])} streams"
+
+
 def cmd_models(args) -> str:
     from .zoo import model_table, shipped_models
 

@@ -25,7 +25,9 @@ class MissingExtraError(SSDISBError, ImportError):
 EXTRA_OF = {"tensorflow": "train", "keras": "train", "tensorboard": "train", "h5py": "train",
             "matplotlib": "train", "pycocotools": "eval", "tf2onnx": "onnx", "onnx": "onnx",
             "onnxruntime": "onnx", "onnx_graphsurgeon": "onnx", "polygraphy": "onnx",
-            "tensorrt": "tensorrt", "cuda": "tensorrt", "mediapipe": "teacher"}
+            "tensorrt": "tensorrt", "cuda": "tensorrt", "mediapipe": "teacher",
+            "uvicorn": "serve", "starlette": "serve", "prometheus_client": "serve",
+            "paho": "serve", "websockets": "serve", "multipart": "serve"}
 
 
 def missing_extra(err: ImportError, purpose: str) -> "MissingExtraError | None":
