@@ -31,8 +31,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def _track_options(p, demo: bool = True) -> None:
     p.add_argument("--track", action="store_true",
                    help="keep an ID per person across frames (ByteTrack)"
-                        + ("" if demo else "; a video only: writes tracks.jsonl and "
-                           "tracks_mot.txt"))
+                        + ("" if demo else "; a video or a folder of frames (in name order): "
+                           "writes tracks.jsonl and tracks_mot.txt"))
     p.add_argument("--track-similarity", choices=("box", "mask"), default="box",
                    help="match people by box IoU (default) or by mask IoU")
     if demo:
@@ -147,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("evaluate", commands.cmd_evaluate, "COCO mask/box AP and AR (thesis IoU-0.50 set)")
     _runtime_options(p)
-    p.add_argument("--annotations", help="COCO json with the ground truth")
-    p.add_argument("--images", help="image folder")
+    p.add_argument("--annotations", help="COCO json with the ground truth (required unless "
+                                         "--compare)")
+    p.add_argument("--images", help="image folder (required unless --compare)")
     p.add_argument("--box-masks", action="store_true", help="score filled boxes (the floor)")
     p.add_argument("--max-images", type=int, help="only the first N images")
     p.add_argument("--split", choices=["all", "train", "val"], default="all",
@@ -170,7 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("export", commands.cmd_export, "TFLite (fp32/fp16/int8), ONNX or SavedModel + sidecar")
     p.add_argument("--config", help="YAML config (default: the .keras model's own)")
     p.add_argument("--weights", required=True, help="model (.keras) or detector .weights.h5")
-    p.add_argument("--format", required=True, choices=["tflite", "onnx", "saved_model"])
+    p.add_argument("--format", required=True, choices=["tflite", "onnx", "saved_model"],
+                   help="tflite (LiteRT, the CPU/embedded runtime), onnx (ONNX Runtime, and "
+                        "TensorRT engines via convert/build_engine.py) or saved_model")
     p.add_argument("--quantize", default="none", choices=["none", "fp16", "int8"],
                    help="TFLite precision (none = fp32)")
     p.add_argument("--calibration", help="image folder for int8 calibration and the check "

@@ -28,6 +28,23 @@ from .video import FrameSource, SourceError
 log = logging.getLogger("ssd_isb.streams")
 
 
+class _Unopened:
+    """The frame source of a stream that could not be opened: no frames, nothing counted."""
+
+    live = False
+
+    def __init__(self):
+        from .video import SourceStats
+
+        self.stats = SourceStats(ended_by="cannot open")
+
+    def __iter__(self):
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
 class StreamReader:
     """One source read on its own thread into a one-frame slot.
 
@@ -42,11 +59,18 @@ class StreamReader:
                  reconnect_seconds: float = 20.0):
         self.index = index
         self.source = str(source)
-        self.frames = FrameSource(source, reconnect_seconds=reconnect_seconds)
-        self.live = self.frames.live
         self.ready = ready
         self.dropped = 0
         self.error: Optional[str] = None
+        try:
+            self.frames = FrameSource(source, reconnect_seconds=reconnect_seconds)
+        except SourceError as err:
+            # One source that cannot be opened does not stop the others: it is reported,
+            # and its stream ends at once (as a stream that dies later does).
+            self.frames = _Unopened()
+            self.error = str(err)
+            log.warning("stream %d: %s", index, err)
+        self.live = self.frames.live
         self._lock = threading.Condition()
         self._frame: Optional[np.ndarray] = None
         self._done = False
@@ -55,6 +79,11 @@ class StreamReader:
                                         daemon=True)
 
     def start(self) -> "StreamReader":
+        if self.error is not None:
+            with self._lock:
+                self._done = True
+            self.ready.set()
+            return self
         self._thread.start()
         return self
 
@@ -130,14 +159,10 @@ def run_streams(model: Optional[str], sources: List, output: Optional[str] = Non
     seg = Segmenter(model, backend=backend, threads=threads, score_threshold=score_threshold,
                     tiles=tiles, zoom=zoom)
     ready = threading.Event()
-    readers: List[StreamReader] = []
-    try:
-        for k, source in enumerate(sources):
-            readers.append(StreamReader(k, source, ready, reconnect_seconds))
-    except SourceError:
-        for r in readers:
-            r.close()
-        raise
+    readers = [StreamReader(k, source, ready, reconnect_seconds)
+               for k, source in enumerate(sources)]
+    if all(r.error for r in readers):
+        raise SourceError("; ".join(r.error for r in readers))
     n = len(readers)
     pipes = [FramePipeline(seg, track=track, similarity=similarity, smooth=smooth,
                            output=stream_path(output, k, n), tracks=stream_path(tracks, k, n))

@@ -57,9 +57,15 @@ def test_a_dead_stream_ends_alone(tmp_path):
     assert video["frames"] == 120 and video["ended_by"] == "max frames"
 
 
-def test_a_source_that_cannot_be_opened_is_named():
+def test_a_source_that_cannot_be_opened_is_named_and_the_others_run(caplog):
+    """Issue 37: one unopenable --source no longer aborts the others before they start."""
+    s = run_streams(None, [need(VIDEO), "nowhere.mp4"], display=False, max_frames=5,
+                    tiles="off", zoom="off")
+    good, bad = s["streams"]
+    assert good["frames"] == 5 and bad["frames"] == 0 and bad["ended_by"] == "error"
+    assert any("nowhere.mp4: no such video file" in r.getMessage() for r in caplog.records)
     with pytest.raises(SourceError, match="nowhere.mp4: no such video file"):
-        run_streams(None, [need(VIDEO), "nowhere.mp4"], display=False)
+        run_streams(None, ["nowhere.mp4"], display=False)
 
 
 def test_demo_prints_a_line_per_stream():

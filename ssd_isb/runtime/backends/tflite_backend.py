@@ -51,8 +51,11 @@ class TFLiteBackend(Backend):
             else ["serving_default"]
         missing = [k for k in needed if k not in signatures]
         if missing:
-            raise BackendError(f"{path}: no {', '.join(missing)} signature (not an ssd-isb "
-                               f"{self.meta.graph.replace('_', '-')} export)")
+            shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more"
+                                              if len(missing) > 3 else "")
+            raise BackendError(f"{path}: lacks the stage(s) {shown} its sidecar names (the file "
+                               f"and its .json are not one {self.meta.graph.replace('_', '-')} "
+                               f"ssd-isb export)")
         if not self.two_stage:
             self.call = SignatureCall(self.interpreter, "serving_default")
             self.input_name = next(iter(self.call.inputs))
