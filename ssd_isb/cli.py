@@ -40,11 +40,23 @@ def _track_options(p, demo: bool = True) -> None:
                                         ".jsonl (and a MOTChallenge _mot.txt beside it)")
 
 
+def _threads(text: str):
+    from .runtime.threads import parse_threads
+
+    try:
+        return parse_threads(text)
+    except SSDISBError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _runtime_options(p, score: bool = False, passes: bool = True) -> None:
     p.add_argument("--model", help="model file (default: the shipped int8 Multi-Shape)")
     p.add_argument("--backend", choices=["keras", "tflite", "onnx", "tensorrt"],
                    help="runtime (default: from the model file's extension)")
-    p.add_argument("--threads", type=int, help="CPU threads of the runtime (default: its own)")
+    p.add_argument("--threads", type=_threads, default="auto",
+                   help="CPU threads of the runtime, or auto: re-chosen from the measured "
+                        "frame times, so a CPU shared with other processes does not slow it "
+                        "down (a fixed count beside a busy process can run 6x slower)")
     if passes:
         p.add_argument("--tiles", default="auto", metavar="auto|off|RxC",
                        help="sliced inference: the frame plus tiles at its native aspect, "

@@ -18,6 +18,12 @@ from .signals import INTERRUPTED, TERMINATED  # exit codes of a run stopped by a
 
 
 
+def fixed_threads(threads):
+    """A ``--threads`` value for the runtimes that take a count only (semantic models, the
+    peers): ``auto`` is their own default."""
+    return None if threads == "auto" else threads
+
+
 def parse_size(text: str):
     """``WxH`` (or one number for a square) -> (h, w) pixels, multiples of 32.
 
@@ -210,7 +216,8 @@ def _evaluate_semantic(args) -> str:
             raise UsageError("--peer selfie runs MediaPipe's own model; leave out --model")
         from .peers.selfie import SelfieSegmentation
 
-        seg, name = SelfieSegmentation(threads=args.threads), "mediapipe-selfie-segmentation"
+        seg, name = SelfieSegmentation(threads=fixed_threads(args.threads)), \
+            "mediapipe-selfie-segmentation"
     else:
         from .runtime.semantic import person_segmenter
 
@@ -268,7 +275,7 @@ def cmd_predict(args):
         from .semantic_predict import summary_line as semantic_line
 
         return semantic_line(predict_semantic(
-            args.model, args.source, args.output, args.backend, args.threads,
+            args.model, args.source, args.output, args.backend, fixed_threads(args.threads),
             overlays=not args.no_overlays, exist_ok=args.exist_ok,
             score_threshold=args.score_threshold))
     from .predict import predict, summary_line

@@ -75,7 +75,7 @@ def run_benchmark(model: Optional[str] = None, backend: Optional[str] = None,
     timed = time_interleaved([seg], frames, runs, warmup)[0]
     report = {
         "model": os.path.abspath(seg.path), "backend": seg.name,
-        "threads": threads, "runs": runs, "warmup": warmup,
+        "threads": threads, "threads_used": seg.threads, "runs": runs, "warmup": warmup,
         "input_size": list(seg.input_size), "images": len(paths), **timed,
         "tiles": tiles_text(seg.tiles), "zoom": zoom_text(seg.zoom),
         "peak_rss_mb": round(peak_rss_mb(), 1), "model_bytes": os.path.getsize(seg.path),
@@ -94,11 +94,18 @@ def run_benchmark(model: Optional[str] = None, backend: Optional[str] = None,
     return report
 
 
+def _threads_text(report: Dict) -> str:
+    given = report["threads"]
+    if given == "auto":
+        return f"auto ({report.get('threads_used')})"
+    return str(given or "default")
+
+
 def summary_line(report: Dict) -> str:
     """The one-line human summary ``ssd-isb benchmark`` prints."""
     lat = report["latency_ms"]
     return (f"{os.path.basename(report['model'])} [{report['backend']}, "
-            f"{report['threads'] or 'default'} threads, {report['runs']} runs]: total "
+            f"{_threads_text(report)} threads, {report['runs']} runs]: total "
             f"{lat['total']['median']:.1f} ms median (p90 {lat['total']['p90']:.1f}) = "
             f"{report['fps_median']:.1f} FPS; preprocess {lat['preprocess']['median']:.1f}, "
             f"inference {lat['inference']['median']:.1f}, postprocess "

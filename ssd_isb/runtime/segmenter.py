@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import check_range
-from .backends import load_backend
+from .backends import infer_backend, load_backend
 from .boxes import iou_matrix, normalized_to_pixels, pixels_to_normalized
 from .image_io import model_input
 from .mask_stage import MaskStage, StageOutput, View
@@ -20,6 +20,7 @@ from .protocol import SegmenterBase
 from .regions import (Region, TileSpec, cut_by_edges, full_region, parse_tiles, tile_plan,
                       too_large)
 from .result import Segmentation
+from .threads import AutoThreads, parse_threads
 from .zoom import ZoomSpec, parse_zoom, region_scale, zoom_targets
 
 MAX_THREADS = 256  # more than any CPU here has; LiteRT segfaults far above it
@@ -80,7 +81,8 @@ class Segmenter(SegmenterBase):
         model: ``.keras``, ``.tflite``, ``.onnx`` or ``.engine`` file (with its ``.json``
             sidecar); None: the shipped default model (:func:`ssd_isb.zoo.default_model_path`).
         backend: backend name; inferred from the file extension when None.
-        threads: CPU threads for the backend.
+        threads: CPU threads for the backend; "auto": re-chosen from the measured frame
+            times (:mod:`ssd_isb.runtime.threads`; LiteRT and ONNX Runtime).
         score_threshold: detections below this score are dropped.
         mask_threshold: mask logit threshold (default: the model's, 0.0 as in the thesis).
         mask_box_margin: each mask limited to its box grown by this fraction of the box's size;
@@ -107,6 +109,16 @@ class Segmenter(SegmenterBase):
                  tiles: TileSpec = "off", zoom: ZoomSpec = "off", merge_iou: float = 0.4,
                  tile_max: float = 0.6):
         super().__init__()
+        threads = parse_threads(threads)
+        self.auto_threads = None
+        if threads == "auto":
+            # LiteRT and ONNX Runtime take their thread count when a model is opened: auto
+            # reopens it with the count its frame times favour (runtime/threads.py).
+            from ..zoo import resolve_model
+
+            kind = backend or (infer_backend(resolve_model(model)) if model else "tflite")
+            self.auto_threads = AutoThreads() if kind in ("tflite", "onnx") else None
+            threads = self.auto_threads.current if self.auto_threads else None
         # LiteRT crashes the process (exit 139) when asked for 100,000 threads.
         check_range("--threads", threads, 1, MAX_THREADS)
         check_range("--score-threshold", score_threshold, 0.0, 1.0)
@@ -149,6 +161,25 @@ class Segmenter(SegmenterBase):
                              f"the default --graph two-stage)")
         self.last_plan: List[Region] = []  # the passes of the last frame
         self.last_zoomed = 0  # second looks in the last frame
+
+    @property
+    def threads(self) -> Optional[int]:
+        """The thread count the model runs with now."""
+        return self.backend.threads
+
+    def segment(self, image, color: str = "bgr") -> Segmentation:
+        result = super().segment(image, color)
+        self._retune()
+        return result
+
+    def _retune(self) -> None:
+        """With ``threads="auto"``: time this frame, and reopen the model with the other
+        thread count when the policy says so."""
+        if self.auto_threads is None:
+            return
+        switch = self.auto_threads.observe(self.last_timings.get("total", 0.0))
+        if switch is not None:
+            self.backend = load_backend(self.path, self.backend.name, switch)
 
     def plan(self, image_size) -> List[Region]:
         """The passes a frame of ``image_size`` (H, W) gets: the frame, then its tiles."""
@@ -372,6 +403,7 @@ class Segmenter(SegmenterBase):
                              "inference": (t2 - t1 + t4 - t3) * 1e3,
                              "track": (t3 - t2) * 1e3, "postprocess": (t5 - t4) * 1e3,
                              "total": (t5 - t0) * 1e3}
+        self._retune()
         return dataclasses.replace(result, track_ids=tracked.track_ids)
 
     def decode(self, raw, image_size, context=None) -> Segmentation:

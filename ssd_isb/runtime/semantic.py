@@ -93,13 +93,15 @@ def person_segmenter(model: Optional[str] = None, backend: Optional[str] = None,
     (the shipped default when ``model`` is None) through the union of their masks."""
     if model is not None:
         from ..metadata import MetadataError, read_sidecar
+        from ..zoo import resolve_model
 
+        model = resolve_model(model)
         try:
             task = read_sidecar(model).task
         except MetadataError:
             task = "instance"
         if task == "semantic":
-            return SemanticSegmenter(model, backend, threads)
+            return SemanticSegmenter(model, backend, None if threads == "auto" else threads)
     from .segmenter import Segmenter
 
     return InstanceUnion(Segmenter(model, backend, threads, score_threshold=score_threshold))
