@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("predict", commands.cmd_predict, "segment images, a folder or a video (overlays and a "
                 "COCO results.json)")
     _runtime_options(p, score=True)
-    p.add_argument("--source", required=True, help="image, folder of images, or video file")
+    p.add_argument("--source", required=True, help="image, folder of images, or video file "
+                   "('samples': the photos shipped with the package)")
     p.add_argument("--output", default="predictions", help="folder for results and overlays")
     p.add_argument("--annotations", help="COCO json whose image ids the results carry")
     p.add_argument("--no-overlays", action="store_true", help="only write results.json")

@@ -86,7 +86,10 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
     if display and not has_gui():
         raise UsageError("this OpenCV has no window support (opencv-python-headless): use "
                          "--no-display, or pip install opencv-python")
-    sources = list(source) if isinstance(source, (list, tuple)) else [source]
+    from .samples import resolve_source
+
+    sources = [resolve_source(str(s)) for s in (list(source) if isinstance(source, (list, tuple))
+                                               else [source])]
     if len(sources) > 1 and effect is not None:
         raise UsageError("background effects run on one --source")
     if len(sources) > 1:

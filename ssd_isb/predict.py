@@ -191,6 +191,9 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
     """
     check_range("--score-threshold", score_threshold, 0.0, 1.0)
     check_range("--max-frames", max_frames, 1)
+    from .samples import resolve_source
+
+    source = resolve_source(source)
     if not os.path.exists(source):
         raise SourceError(f"{source}: no such image, folder or video")
     if track and is_image_file(source):
