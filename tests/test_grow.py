@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from conftest import release  # noqa: E402
+from conftest import DATA, need, release  # noqa: E402
 from ssd_isb.config import load_config  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -80,6 +80,7 @@ def test_fcn4_two_stage_export_agrees_with_keras(grown, fmt, suffix, tmp_path):
     if fmt == "onnx":
         pytest.importorskip("tf2onnx")
         pytest.importorskip("onnxruntime")
+    need(os.path.join(DATA, "coco_person_val2017"))  # the export checks on real photos
     keras_path = save_model(grown.inference_model, str(tmp_path / "fcn4.keras"), grown.config,
                             params=grown.count_params())
     out = str(tmp_path / f"fcn4{suffix}")
