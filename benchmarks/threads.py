@@ -40,7 +40,7 @@ def main(argv=None) -> int:
               f"branch interpreter, {args.threads} threads": args.threads}
     segs, calls = [], {}
     for label, branch_threads in setups.items():
-        seg = Segmenter(args.model, threads=args.threads)
+        seg = Segmenter(args.model, threads=args.threads, tiles="off", zoom="off")
         backend = seg.backend
         if branch_threads:
             backend.branch_calls = TFLiteBackend(args.model,

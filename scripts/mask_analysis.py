@@ -95,7 +95,8 @@ def main(argv=None) -> int:
 
     gt = load_ground_truth(args.annotations)
     ids = split_image_ids(gt, args.split, args.max_images)
-    seg = Segmenter(args.model, threads=args.threads, score_threshold=0.0)
+    seg = Segmenter(args.model, threads=args.threads, score_threshold=0.0, tiles="off",
+                    zoom="off")
     if seg.mask_stage is None:
         raise SystemExit(f"{args.model}: the analysis needs a two-stage model")
     grid, specs = seg.meta.grid, seg.meta.branch_specs()

@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     gt = load_ground_truth(args.annotations)
     ids = split_image_ids(gt, args.split, args.max_images)
     teacher = MediaPipeTeacher(threads=args.threads, crop_scale=args.crop_scale)
-    seg = Segmenter(args.model, threads=args.threads, score_threshold=0.0)
+    seg = Segmenter(args.model, threads=args.threads, score_threshold=0.0, tiles="off",
+                    zoom="off")
     rows = []  # one per person: size, iou per recipe, confidence per recipe, branch iou
     for image_id in progress(ids, desc="teacher"):
         info = gt.imgs[image_id]

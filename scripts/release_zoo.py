@@ -8,9 +8,10 @@ A source is an ``ssd-isb train`` workdir (its ``model.keras``) or a ``.keras`` m
 its config). For each: the Keras model is rebuilt from its config with the trained weights and
 saved as ``ssd_isb_<name>.keras`` (two-stage sidecar, for fine-tuning and export), int8 and fp32
 two-stage TFLite files are exported, and Keras, TFLite fp32 and TFLite int8 are evaluated on the
-dev-validation split together with the box-mask floor of the same detector; every figure goes
-to ``ssd_isb/zoo/metrics.json`` (the model card and ``ssd-isb models`` read it). Needs the train
-extra (TensorFlow, pycocotools).
+dev-validation split together with the box-mask floor of the same detector: each TFLite file
+as users run it (tiles and zoom ``auto``, its ``metrics.json`` key is the file name) and as a
+single pass (``<file> one pass``). Every figure goes to ``ssd_isb/zoo/metrics.json`` (the model
+card and ``ssd-isb models`` read it). Needs the train extra (TensorFlow, pycocotools).
 """
 
 from __future__ import annotations
@@ -73,15 +74,18 @@ def main(argv=None) -> int:
         with open(metrics_path, encoding="utf-8") as fh:
             metrics = json.load(fh)
 
-    def measure(key, model, box_masks=False):
+    def measure(key, model, box_masks=False, passes="auto"):
+        # "auto": tiles and zoom as users run them (the default); "off": the single pass.
         report = evaluate(model, args.annotations, args.images, threads=args.threads,
-                          split=args.split, box_masks=box_masks)
+                          split=args.split, box_masks=box_masks, tiles=passes, zoom=passes)
         metrics[key] = {"segm": report["segm"], "bbox": report["bbox"],
                         "images": report["images"], "split": args.split,
                         "backend": report["backend"], "box_masks": box_masks,
+                        "tiles": passes, "zoom": passes, "ms_per_image": report["ms_per_image"],
                         "annotations": os.path.relpath(args.annotations, ROOT)}
-        print(f"{key}: mask AP50 {report['segm']['AP50']:.2f}, box AP50 "
-              f"{report['bbox']['AP50']:.2f}", flush=True)
+        print(f"{key}: mask AP {report['segm']['AP']:.2f} AP50 {report['segm']['AP50']:.2f} "
+              f"AP75 {report['segm']['AP75']:.2f}, box AP50 {report['bbox']['AP50']:.2f}",
+              flush=True)
 
     for item in args.source:
         name, source = item.split("=", 1)
@@ -117,11 +121,13 @@ def main(argv=None) -> int:
                     setattr(meta, key, value)
                     meta.config.setdefault("postprocess", {})[key] = value
                 write_sidecar(path, meta)
-        measure(os.path.basename(stem) + ".keras", stem + ".keras")
-        measure(os.path.basename(stem) + ".keras box-mask floor", stem + ".keras", True)
+        base = os.path.basename(stem)
+        measure(base + ".keras one pass", stem + ".keras", passes="off")
+        measure(base + ".keras box-mask floor", stem + ".keras", True, passes="off")
         for suffix in ("fp32", "int8"):
             path = f"{stem}_{suffix}.tflite"
-            measure(os.path.basename(path), path)
+            measure(os.path.basename(path), path)  # the default: tiles and zoom
+            measure(os.path.basename(path) + " one pass", path, passes="off")
         with open(metrics_path, "w", encoding="utf-8") as fh:
             json.dump(metrics, fh, indent=1, sort_keys=True)
     print(f"-> {metrics_path}")

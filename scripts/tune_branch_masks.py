@@ -67,7 +67,8 @@ def main(argv=None) -> int:
 
     gt = load_ground_truth(args.annotations)
     ids = split_image_ids(gt, args.split, args.max_images)
-    seg = Segmenter(args.model, threads=args.threads, score_threshold=args.score)
+    seg = Segmenter(args.model, threads=args.threads, score_threshold=args.score, tiles="off",
+                    zoom="off")
     if seg.mask_stage is None:
         raise UsageError(f"{args.model}: per-branch offsets need a two-stage model (its "
                          f"logits name their branch); export it with the default graph")

@@ -50,7 +50,8 @@ def main(argv=None) -> int:
 
     gt = load_ground_truth(args.annotations)
     ids = split_image_ids(gt, args.split, args.max_images)
-    seg = Segmenter(args.model, threads=args.threads, score_threshold=0.0)
+    seg = Segmenter(args.model, threads=args.threads, score_threshold=0.0, tiles="off",
+                    zoom="off")
     pairs = list(itertools.product(args.thresholds, args.margins))
     results = {pair: [] for pair in pairs}
     for image_id in progress(ids, desc="tune"):

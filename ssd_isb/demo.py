@@ -104,7 +104,7 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
     if effect is not None:
         from .runtime.semantic import person_segmenter
 
-        seg = person_segmenter(model, backend, threads, score_threshold)
+        seg = person_segmenter(model, backend, threads, score_threshold, tiles, zoom)
     else:
         seg = Segmenter(model, backend=backend, threads=threads,
                         score_threshold=score_threshold, tiles=tiles, zoom=zoom)

@@ -88,9 +88,9 @@ class Segmenter(SegmenterBase):
         mask_box_margin: each mask limited to its box grown by this fraction of the box's size;
             None: the whole encompassing window (thesis); "model" (default): the model's
             ``postprocess.mask_box_margin``.
-        tiles: "off" (one pass), "auto" (a grid chosen from the frame's size and aspect,
-            :func:`~ssd_isb.runtime.regions.auto_grid`) or a grid "RxC".
-        zoom: "off", "auto" or a context factor: the second look per person
+        tiles: "auto" (default: a grid chosen from the frame's size and aspect,
+            :func:`~ssd_isb.runtime.regions.tile_plan`), "off" (one pass) or a grid "RxC".
+        zoom: "auto" (default), "off" or a context factor: the second look per person
             (:mod:`ssd_isb.runtime.zoom`).
         merge_iou: IoU above which detections of different passes are one person.
         tile_max: a tile answers only for people up to this fraction of its longer side
@@ -106,7 +106,7 @@ class Segmenter(SegmenterBase):
                  threads: Optional[int] = None, score_threshold: float = 0.5,
                  mask_threshold: Optional[float] = None,
                  mask_box_margin: Union[float, None, str] = "model",
-                 tiles: TileSpec = "off", zoom: ZoomSpec = "off", merge_iou: float = 0.4,
+                 tiles: TileSpec = "auto", zoom: ZoomSpec = "auto", merge_iou: float = 0.4,
                  tile_max: float = 0.6):
         super().__init__()
         threads = parse_threads(threads)
@@ -154,11 +154,13 @@ class Segmenter(SegmenterBase):
         check_range("mask_box_margin", self.mask_box_margin, 0.0, 1.0)
         self.mask_stage = MaskStage(self.meta.branch_specs(), self.meta.grid,
                                     self.meta.skip_steps) if self.backend.two_stage else None
-        if self.mask_stage is None and (isinstance(self.tiles, tuple) or self.zoom):
-            from ..errors import UsageError
+        if self.mask_stage is None:
+            if isinstance(self.tiles, tuple) or (self.zoom is not None and zoom != "auto"):
+                from ..errors import UsageError
 
-            raise UsageError(f"{model}: tiles and zoom need a two-stage model (export it with "
-                             f"the default --graph two-stage)")
+                raise UsageError(f"{model}: tiles and zoom need a two-stage model (export it "
+                                 f"with the default --graph two-stage)")
+            self.tiles, self.zoom = "off", None  # auto: a single graph runs alone
         self.last_plan: List[Region] = []  # the passes of the last frame
         self.last_zoomed = 0  # second looks in the last frame
 

@@ -87,8 +87,8 @@ class InstanceUnion(SegmenterBase):
 
 
 def person_segmenter(model: Optional[str] = None, backend: Optional[str] = None,
-                     threads: Optional[int] = None, score_threshold: float = 0.5
-                     ) -> SegmenterBase:
+                     threads: Optional[int] = None, score_threshold: float = 0.5,
+                     tiles="auto", zoom="auto") -> SegmenterBase:
     """A ``PersonMap`` source for any model file: semantic models directly, instance models
     (the shipped default when ``model`` is None) through the union of their masks."""
     if model is not None:
@@ -104,4 +104,5 @@ def person_segmenter(model: Optional[str] = None, backend: Optional[str] = None,
             return SemanticSegmenter(model, backend, None if threads == "auto" else threads)
     from .segmenter import Segmenter
 
-    return InstanceUnion(Segmenter(model, backend, threads, score_threshold=score_threshold))
+    return InstanceUnion(Segmenter(model, backend, threads, score_threshold=score_threshold,
+                                   tiles=tiles, zoom=zoom))
