@@ -69,7 +69,7 @@ def main():
 
     from ssd_isb.config import load_config
     from ssd_isb.model import build_detector
-    from ssd_isb.pretrained import import_into_detector, read_zoo_tflite
+    from ssd_isb.model.pretrained import import_into_detector, read_zoo_tflite
 
     tmp = tempfile.mkdtemp(prefix="mw_bench_")
     init = os.path.join(tmp, "zoo.weights.h5")

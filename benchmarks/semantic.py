@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     from ssd_isb.measure.kinds import make_segmenter
     from ssd_isb.measure.memory import measure_memory
     from ssd_isb.measure.timing import time_interleaved
-    from ssd_isb.metadata import read_sidecar
+    from ssd_isb.core.metadata import read_sidecar
     from ssd_isb.runtime.image_io import list_images, read_image
     from ssd_isb.teacher.mediapipe import model_files
     from ssd_isb.zoo import default_model_path

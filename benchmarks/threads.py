@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.files import write_json
+    from ssd_isb.utils.files import write_json
     from ssd_isb.measure.benchmark import default_images
     from ssd_isb.measure.host import stats
     from ssd_isb.measure.timing import time_interleaved

@@ -79,9 +79,9 @@ def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
     import cv2
 
-    from ssd_isb.files import write_json
+    from ssd_isb.utils.files import write_json
     from ssd_isb.runtime import Segmenter
-    from ssd_isb.streams import run_streams
+    from ssd_isb.apps.streams import run_streams
     from ssd_isb.tracking import tracker_for
     from ssd_isb.tracking.synthetic import make_clip
 

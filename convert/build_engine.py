@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ssd_isb.errors import SSDISBError  # noqa: E402
+from ssd_isb.utils.errors import SSDISBError  # noqa: E402
 from ssd_isb.export.onnx_export import tensorrt_issues  # noqa: E402  (TF-free)
-from ssd_isb.metadata import write_sidecar  # noqa: E402
+from ssd_isb.core.metadata import write_sidecar  # noqa: E402
 from ssd_isb.runtime.image_io import list_images  # noqa: E402  (TF-free)
 from ssd_isb.tensorrt import (CalibratorCore, ImageBatcher, engine_metadata,  # noqa: E402
                               make_entropy_calibrator, tensorrt_available)

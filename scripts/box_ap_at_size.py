@@ -33,10 +33,10 @@ def main(argv=None) -> int:
     from ssd_isb.evaluation.evaluate import load_ground_truth
     from ssd_isb.evaluation.layer_scores import LayerDetections
     from ssd_isb.evaluation.metrics import coco_metrics
-    from ssd_isb.files import write_json
-    from ssd_isb.metadata import model_config
+    from ssd_isb.utils.files import write_json
+    from ssd_isb.core.metadata import model_config
     from ssd_isb.model import build_detector, load_model
-    from ssd_isb.progress import progress
+    from ssd_isb.utils.progress import progress
     from ssd_isb.runtime import read_image
     from ssd_isb.runtime.image_io import model_input
 

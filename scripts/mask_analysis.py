@@ -63,8 +63,8 @@ def best_shift_iou(pred: np.ndarray, gt: np.ndarray, radius: int = 3) -> float:
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.branches import assign_branches
-    from ssd_isb.encompassing import encompassing_windows
+    from ssd_isb.core.branches import assign_branches
+    from ssd_isb.core.encompassing import encompassing_windows
     from ssd_isb.evaluation.dataset_args import add_dataset_arguments, split_image_ids
     from ssd_isb.evaluation.evaluate import load_ground_truth
     from ssd_isb.evaluation.metrics import coco_metrics

@@ -48,8 +48,8 @@ def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
     from ssd_isb.evaluation.dataset_args import add_dataset_arguments, split_image_ids
     from ssd_isb.evaluation.evaluate import load_ground_truth
-    from ssd_isb.files import write_json
-    from ssd_isb.progress import progress
+    from ssd_isb.utils.files import write_json
+    from ssd_isb.utils.progress import progress
     from ssd_isb.runtime import Segmenter, read_image
     from ssd_isb.teacher.fusion import RECIPES, fuse, mask_iou
     from ssd_isb.teacher.mediapipe import MediaPipeTeacher

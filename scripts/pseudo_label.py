@@ -7,7 +7,7 @@
 
 writes ``OUTPUT/images/*.jpg`` and ``OUTPUT/annotations.json`` (COCO, compressed RLE); add it
 to a config's ``data.train`` as ``{name: pseudo, annotations: OUTPUT/annotations.json, images:
-OUTPUT/images, split: all}``. Which detections become labels: :mod:`ssd_isb.pseudo_labels`.
+OUTPUT/images, split: all}``. Which detections become labels: :mod:`ssd_isb.data.pseudo_labels`.
 Unreadable images are skipped and counted. TF-free.
 """
 
@@ -23,10 +23,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.errors import SSDISBError, UsageError, check_range
-    from ssd_isb.files import write_json
-    from ssd_isb.progress import progress
-    from ssd_isb.pseudo_labels import (PseudoLabeller, PseudoLabelSettings, teacher_info,
+    from ssd_isb.utils.errors import SSDISBError, UsageError, check_range
+    from ssd_isb.utils.files import write_json
+    from ssd_isb.utils.progress import progress
+    from ssd_isb.data.pseudo_labels import (PseudoLabeller, PseudoLabelSettings, teacher_info,
                                        video_frames)
     from ssd_isb.runtime import ImageError, Segmenter, read_image
     from ssd_isb.runtime.image_io import list_images

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     from ssd_isb.config import data_root
     from ssd_isb.evaluation.semantic import evaluate_person_maps
     from ssd_isb.export import export_model
-    from ssd_isb.metadata import read_sidecar, write_sidecar
+    from ssd_isb.core.metadata import read_sidecar, write_sidecar
     from ssd_isb.runtime.semantic import person_segmenter
     from ssd_isb.zoo import METRICS_FILE, ZOO_DIR
 

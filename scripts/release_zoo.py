@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     from ssd_isb.config import data_root, load_config
     from ssd_isb.evaluation.evaluate import evaluate
     from ssd_isb.export import export_model
-    from ssd_isb.metadata import model_config, read_sidecar, write_sidecar
+    from ssd_isb.core.metadata import model_config, read_sidecar, write_sidecar
     from ssd_isb.model import SSDISB, load_model, save_model
     from ssd_isb.zoo import METRICS_FILE, ZOO_DIR
 

@@ -30,10 +30,10 @@ def main(argv=None) -> int:
     from ssd_isb.data.coco import load_coco
     from ssd_isb.evaluation.dataset_args import add_dataset_arguments
     from ssd_isb.evaluation.layer_scores import LayerDetections, f1_at, layer_table
-    from ssd_isb.files import write_json
-    from ssd_isb.metadata import model_config
+    from ssd_isb.utils.files import write_json
+    from ssd_isb.core.metadata import model_config
     from ssd_isb.model import load_model
-    from ssd_isb.progress import progress
+    from ssd_isb.utils.progress import progress
     from ssd_isb.runtime import read_image
     from ssd_isb.runtime.image_io import model_input
 

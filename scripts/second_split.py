@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     from ssd_isb.config import data_root
     from ssd_isb.data.coco import is_holdout, person_category_id, read_coco_json
     from ssd_isb.data.convert import convert_instance_masks
-    from ssd_isb.files import write_json
+    from ssd_isb.utils.files import write_json
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--output", required=True, help="folder for annotations.json and images/")

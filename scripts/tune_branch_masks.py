@@ -30,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.errors import UsageError
+    from ssd_isb.utils.errors import UsageError
     from ssd_isb.evaluation.branch_offsets import (
         BranchOffsetSearch,
         Image,
@@ -39,8 +39,8 @@ def main(argv=None) -> int:
     from ssd_isb.evaluation.dataset_args import add_dataset_arguments, split_image_ids
     from ssd_isb.evaluation.evaluate import load_ground_truth
     from ssd_isb.evaluation.metrics import coco_metrics
-    from ssd_isb.files import write_json
-    from ssd_isb.progress import progress
+    from ssd_isb.utils.files import write_json
+    from ssd_isb.utils.progress import progress
     from ssd_isb.runtime import Segmenter
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     from ssd_isb.evaluation.dataset_args import add_dataset_arguments, split_image_ids
     from ssd_isb.evaluation.evaluate import load_ground_truth
     from ssd_isb.evaluation.metrics import coco_metrics
-    from ssd_isb.progress import progress
+    from ssd_isb.utils.progress import progress
     from ssd_isb.runtime import Segmenter
     from ssd_isb.runtime.coco_results import to_coco_results
 

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
     from ssd_isb.data.coco import load_coco
     from ssd_isb.evaluation.dataset_args import add_dataset_arguments
-    from ssd_isb.files import write_json
+    from ssd_isb.utils.files import write_json
     from ssd_isb.training.score_calibration import best_f1_threshold
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

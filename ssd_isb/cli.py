@@ -1,7 +1,7 @@
 """The ``ssd-isb`` command: parses arguments and prints what the subcommand returns.
 
 The subcommands (:mod:`ssd_isb.commands`) call the library, which formats the text. Every
-error the package raises on purpose is an :class:`~ssd_isb.errors.SSDISBError`: one handler
+error the package raises on purpose is an :class:`~ssd_isb.utils.errors.SSDISBError`: one handler
 prints it as one line, exit 2; a missing extra and Ctrl-C get one line too.
 """
 
@@ -12,8 +12,8 @@ import sys
 from typing import List, Optional
 
 from . import __version__, commands
-from .errors import SSDISBError, missing_extra
-from .signals import exit_code, stop_signals, stopped_by
+from .utils.errors import SSDISBError, missing_extra
+from .utils.signals import exit_code, stop_signals, stopped_by
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -282,7 +282,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``ssd-isb`` command; returns the exit code (0 done, 2 bad input)."""
     import logging
 
-    from .quiet import configure_logging, hushed, set_verbose
+    from .utils.quiet import configure_logging, hushed, set_verbose
 
     args = build_parser().parse_args(argv)
     set_verbose(args.verbose)

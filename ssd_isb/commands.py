@@ -13,8 +13,8 @@ import os
 import re
 
 from .config import load_config
-from .errors import SSDISBError, UsageError
-from .signals import INTERRUPTED, TERMINATED  # exit codes of a run stopped by a signal
+from .utils.errors import SSDISBError, UsageError
+from .utils.signals import INTERRUPTED, TERMINATED  # exit codes of a run stopped by a signal
 
 
 
@@ -54,7 +54,7 @@ def cmd_info(args) -> str:
 
 
 def cmd_import_weights(args) -> str:
-    from .pretrained import import_weights
+    from .model.pretrained import import_weights
 
     r = import_weights(load_config(args.config), args.source, args.output, args.classes,
                        args.label_map)
@@ -145,7 +145,7 @@ def _multi_worker_exit(run):
 
 
 def cmd_calibrate_boxes(args) -> str:
-    from .files import write_json
+    from .utils.files import write_json
     from .training.box_calibration import summary_line
     from .training.loop import calibrate_model_file
 
@@ -251,7 +251,7 @@ def cmd_benchmark(args) -> str:
 
 
 def cmd_demo(args) -> str:
-    from .demo import run_demo, summary_line
+    from .apps.demo import run_demo, summary_line
 
     s = run_demo(
         args.model, args.source, args.output, display=not args.no_display,
@@ -271,14 +271,14 @@ def cmd_predict(args):
         if args.track or args.annotations or args.max_frames:
             raise UsageError("--track, --annotations and --max-frames are instance-task "
                              "options")
-        from .semantic_predict import predict_semantic
-        from .semantic_predict import summary_line as semantic_line
+        from .apps.semantic_predict import predict_semantic
+        from .apps.semantic_predict import summary_line as semantic_line
 
         return semantic_line(predict_semantic(
             args.model, args.source, args.output, args.backend, fixed_threads(args.threads),
             overlays=not args.no_overlays, exist_ok=args.exist_ok,
             score_threshold=args.score_threshold))
-    from .predict import predict, summary_line
+    from .apps.predict import predict, summary_line
 
     s = predict(args.model, args.source, args.output, backend=args.backend,
                 threads=args.threads, score_threshold=args.score_threshold,
@@ -291,14 +291,14 @@ def cmd_predict(args):
 
 
 def cmd_serve(args) -> str:
-    from .errors import require
+    from .utils.errors import require
 
     for module in ("uvicorn", "starlette", "prometheus_client"):
         require(module, "serve", "ssd-isb serve")
     if args.mqtt:
         require("paho.mqtt", "serve", "ssd-isb serve --mqtt")
-    from .serve.server import run_server
-    from .serve.settings import ServeSettings
+    from .apps.serve.server import run_server
+    from .apps.serve.settings import ServeSettings
 
     settings = ServeSettings(
         sources=list(args.source), model=args.model, backend=args.backend,

@@ -17,7 +17,7 @@ from typing import Any, List, Literal, Optional, Tuple
 
 import yaml
 
-from .errors import SSDISBError
+from .utils.errors import SSDISBError
 
 VARIANTS = ("single_branch", "single_shape", "single_shape_plus", "multi_shape")
 Shape = Tuple[int, int]

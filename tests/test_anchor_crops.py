@@ -8,7 +8,7 @@ from conftest import DATA, need
 from ssd_isb.config import load_config
 from ssd_isb.data import load_spec
 from ssd_isb.data.examples import ExampleMaker, anchor_boxes
-from ssd_isb.encompassing import encompassing_windows
+from ssd_isb.core.encompassing import encompassing_windows
 from ssd_isb.runtime.boxes import iou_matrix
 
 

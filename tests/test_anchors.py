@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import ZOO_TFLITE, need
-from ssd_isb.anchors import anchors_per_layer, center_to_corners, feature_map_sizes, generate_anchors
+from ssd_isb.core.anchors import anchors_per_layer, center_to_corners, feature_map_sizes, generate_anchors
 from ssd_isb.config import AnchorConfig
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ssd_isb.errors import UsageError
+from ssd_isb.utils.errors import UsageError
 from ssd_isb.runtime.threads import AutoThreads, parse_threads
 
 

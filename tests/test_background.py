@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import BLOCK_TF, DATA, ROOT, need
-from ssd_isb.background import BackgroundEffect
-from ssd_isb.errors import UsageError
+from ssd_isb.apps.background import BackgroundEffect
+from ssd_isb.utils.errors import UsageError
 from ssd_isb.runtime.image_io import ImageError
 from ssd_isb.runtime.person_map import PersonMap
 
@@ -79,7 +79,7 @@ sys.exit(main(["demo", "--source", {video!r}, "--no-display", "--max-frames", "8
 
 
 def test_demo_refuses_mixed_options():
-    from ssd_isb.demo import run_demo
+    from ssd_isb.apps.demo import run_demo
 
     with pytest.raises(UsageError, match="choose one"):
         run_demo(None, "x.mp4", display=False, blur_background=True, replace_background="a.jpg")
@@ -88,7 +88,7 @@ def test_demo_refuses_mixed_options():
 
 
 def test_predict_semantic_writes_masks(tmp_path):
-    from ssd_isb.semantic_predict import predict_semantic
+    from ssd_isb.apps.semantic_predict import predict_semantic
 
     samples = os.path.join(ROOT, "ssd_isb", "samples")
     s = predict_semantic(None, samples, str(tmp_path / "p"), threads=2)

@@ -10,7 +10,7 @@ pytest.importorskip("tensorflow")
 
 from conftest import DATA, ZOO_TFLITE, need  # noqa: E402
 
-from ssd_isb.anchors import generate_anchors  # noqa: E402
+from ssd_isb.core.anchors import generate_anchors  # noqa: E402
 from ssd_isb.config import load_config  # noqa: E402
 from ssd_isb.training.box_calibration import (  # noqa: E402
     anchor_groups,
@@ -25,7 +25,7 @@ from ssd_isb.training.box_calibration import (  # noqa: E402
 def zoo_model():
     """Embedded Multi-Shape (320x320) with the zoo detector imported, branches untrained."""
     from ssd_isb.model import build_model
-    from ssd_isb.pretrained import import_into_detector, read_zoo_tflite
+    from ssd_isb.model.pretrained import import_into_detector, read_zoo_tflite
 
     cfg = load_config("embedded_multi_shape")
     model = build_model(cfg)

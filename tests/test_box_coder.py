@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ssd_isb.box_coder import decode, encode
+from ssd_isb.core.box_coder import decode, encode
 
 
 def _boxes(rng, n):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ssd_isb.branches import assign_branches, branch_slots, branch_specs
+from ssd_isb.core.branches import assign_branches, branch_slots, branch_specs
 from ssd_isb.config import ISBConfig
 
 SINGLE_SHAPES = [(7, 2), (6, 3), (6, 2), (5, 3), (5, 2), (4, 3), (4, 2), (3, 3), (3, 2), (3, 1),

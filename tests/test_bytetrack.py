@@ -5,7 +5,7 @@ frame; the Kalman filter follows constant motion."""
 import numpy as np
 import pytest
 
-from ssd_isb.errors import UsageError
+from ssd_isb.utils.errors import UsageError
 from ssd_isb.runtime.result import Segmentation
 from ssd_isb.tracking import Tracker, TrackerConfig, tracker_for
 from ssd_isb.tracking.kalman import BoxKalman

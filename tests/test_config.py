@@ -191,8 +191,8 @@ def test_shapes_accept_strings_and_roundtrip(tmp_path):
 def test_model_files_describe_themselves(tmp_path):
     """A model's sidecar carries its config: train --init and export take it from there, and
     a config given beside it must agree on what the weights depend on."""
-    from ssd_isb.errors import UsageError
-    from ssd_isb.metadata import ModelMetadata, model_config, write_sidecar
+    from ssd_isb.utils.errors import UsageError
+    from ssd_isb.core.metadata import ModelMetadata, model_config, write_sidecar
     from ssd_isb.training.loop import resolve_config
 
     ems = load_config("embedded_multi_shape")

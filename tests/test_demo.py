@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, ZOO_TFLITE, need
-from ssd_isb.smoothing import MaskSmoother
+from ssd_isb.apps.smoothing import MaskSmoother
 
 VIDEO = os.path.join(DATA, "videos", "pedestrians_480x360.avi")
 
@@ -28,7 +28,7 @@ def model(tmp_path_factory):
 
 
 def test_headless_video_100_frames(model, tmp_path):
-    from ssd_isb.demo import run_demo
+    from ssd_isb.apps.demo import run_demo
     from ssd_isb.runtime import Segmenter
 
     out = str(tmp_path / "out.mp4")
@@ -62,16 +62,16 @@ def test_truncated_file_ends_cleanly(model, tmp_path, caplog):
     (it once printed 'unreadable frame N skipped' 25 times for the same N)."""
     import logging
 
-    from ssd_isb.demo import run_demo
+    from ssd_isb.apps.demo import run_demo
 
     cut = tmp_path / "cut.avi"
     data = open(need(VIDEO), "rb").read()
     cut.write_bytes(data[:len(data) // 10])
-    with caplog.at_level(logging.WARNING, logger="ssd_isb.video"):
+    with caplog.at_level(logging.WARNING, logger="ssd_isb.apps.video"):
         summary = run_demo(model, str(cut), display=False, score_threshold=0.3)
     assert 0 < summary["frames"] < 795
     assert summary["ended_by"] == "file ends early" and summary["unreadable"] == 0
-    said = [r.getMessage() for r in caplog.records if r.name == "ssd_isb.video"]
+    said = [r.getMessage() for r in caplog.records if r.name == "ssd_isb.apps.video"]
     assert len(said) == 1 and "before the 795 frames its header gives" in said[0], said
 
 
@@ -102,7 +102,7 @@ class _MJPEG(http.server.BaseHTTPRequestHandler):
 def test_stream_that_stops_mid_stream(model):
     """A live MJPEG stream on loopback sends 40 frames, then the server goes away: the demo
     retries with backoff for its bounded time, then ends cleanly with a summary."""
-    from ssd_isb.demo import run_demo
+    from ssd_isb.apps.demo import run_demo
 
     cap = cv2.VideoCapture(need(VIDEO))
     _MJPEG.frames = [cap.read()[1] for _ in range(40)]
@@ -144,7 +144,7 @@ def test_mask_smoothing_follows_instances():
 def test_headless_demo_tracks_and_writes_them(tmp_path):
     """demo --track on the street video (the shipped TFLite model, no TensorFlow needed):
     the summary counts the IDs and the tracker's time, the tracks file has every frame."""
-    from ssd_isb.demo import run_demo, summary_line
+    from ssd_isb.apps.demo import run_demo, summary_line
 
     tracks = str(tmp_path / "t.jsonl")
     s = run_demo(None, need(VIDEO), display=False, max_frames=40, track=True, tracks=tracks,

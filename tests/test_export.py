@@ -12,7 +12,7 @@ tf = pytest.importorskip("tensorflow")
 
 from conftest import BLOCK_TF, DATA, ROOT, ZOO_TFLITE, need  # noqa: E402
 from ssd_isb.cli import main  # noqa: E402
-from ssd_isb.metadata import read_sidecar  # noqa: E402
+from ssd_isb.core.metadata import read_sidecar  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_fp32_tflite_and_onnx_match_keras_closely(exports, weights):
     """Single graph: every head equals Keras'. Two stages: the detect stage's detections and
     maps, and a branch's logits on real crops, equal the Keras stage models'."""
     from ssd_isb.export.stages import KerasStages, stage_models
-    from ssd_isb.metadata import model_config
+    from ssd_isb.core.metadata import model_config
     from ssd_isb.model import load_model
     from ssd_isb.runtime import load_backend
     from ssd_isb.runtime.mask_stage import MaskStage
@@ -382,7 +382,7 @@ def test_int8_crops_the_encompassing_window_of_its_own_boxes(exports):
     the crop). The two-stage runtime computes windows in numpy from the boxes themselves."""
     import cv2
 
-    from ssd_isb.encompassing import encompassing_windows
+    from ssd_isb.core.encompassing import encompassing_windows
     from ssd_isb.runtime import load_backend, model_input
     from ssd_isb.runtime.boxes import cells_to_normalized as windows_to_boxes
 

@@ -72,10 +72,10 @@ def test_fcn4_two_stage_export_agrees_with_keras(grown, fmt, suffix, tmp_path):
     """The FCN-4 two-stage export: the detect stage also gives the stride-4 map, each branch
     takes four crops, and the runtime's masks match Keras' (the exporter's own check)."""
     from ssd_isb.export import export_model
-    from ssd_isb.metadata import read_sidecar
+    from ssd_isb.core.metadata import read_sidecar
     from ssd_isb.model import save_model
     from ssd_isb.runtime import Segmenter
-    from ssd_isb.stages import stage_io
+    from ssd_isb.core.stages import stage_io
 
     if fmt == "onnx":
         pytest.importorskip("tf2onnx")

@@ -69,7 +69,7 @@ def test_layer_table_counts_found_false_and_frame_sized():
 @pytest.fixture(scope="module")
 def shipped():
     pytest.importorskip("tensorflow")
-    from ssd_isb.metadata import model_config
+    from ssd_isb.core.metadata import model_config
     from ssd_isb.model import load_model
 
     return model_config(MULTI), load_model(MULTI)

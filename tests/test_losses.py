@@ -5,7 +5,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from ssd_isb.branches import BranchSpec  # noqa: E402
+from ssd_isb.core.branches import BranchSpec  # noqa: E402
 from ssd_isb.model.losses import detection_losses, mask_loss, mask_targets, smooth_l1  # noqa: E402
 from ssd_isb.model.mask_head import BranchOutput  # noqa: E402
 

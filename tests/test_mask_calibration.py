@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, ROOT, need
-from ssd_isb.branches import variant_specs
+from ssd_isb.core.branches import variant_specs
 from ssd_isb.evaluation.branch_offsets import (NO_BRANCH, BranchOffsetSearch, Image,
                                                branch_names_by_shape, detection_branches)
 
@@ -94,7 +94,7 @@ def test_search_only_takes_moves_that_raise_the_metric(real_search):
 
 def test_shift_adds_the_offset_to_one_branch_only(tmp_path):
     pytest.importorskip("tensorflow")
-    from ssd_isb.errors import UsageError
+    from ssd_isb.utils.errors import UsageError
     from ssd_isb.model import load_model
     from ssd_isb.training.mask_calibration import shift_model_file
 

@@ -10,8 +10,8 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from conftest import CONFIGS  # noqa: E402
-from ssd_isb.anchors import center_to_corners, generate_anchors  # noqa: E402
-from ssd_isb.branches import branch_specs, native_mask_size  # noqa: E402
+from ssd_isb.core.anchors import center_to_corners, generate_anchors  # noqa: E402
+from ssd_isb.core.branches import branch_specs, native_mask_size  # noqa: E402
 from ssd_isb.config import AnchorConfig, from_dict, load_config  # noqa: E402
 from ssd_isb.model import build_model, load_model, save_model  # noqa: E402
 from ssd_isb.model.postprocess import DetectionPostprocess  # noqa: E402

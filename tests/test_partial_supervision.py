@@ -221,7 +221,7 @@ def test_mask_gradient_box_only_zero_masked_unchanged(partial_json):
 
 def test_training_the_upper_backbone_freezes_the_rest():
     pytest.importorskip("tensorflow")
-    from ssd_isb.layer_names import backbone_block, is_backbone
+    from ssd_isb.core.layer_names import backbone_block, is_backbone
     from ssd_isb.model import build_model
     from ssd_isb.training.loop import freeze
 

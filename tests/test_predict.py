@@ -194,7 +194,7 @@ assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules
 
 
 def test_overlays_keep_every_extension():
-    from ssd_isb.predict import overlay_name
+    from ssd_isb.apps.predict import overlay_name
 
     names = ["a.jpg", "a.webp", "a.tif", "a.TIFF", "a.png", "a.bmp", "a.jpeg"]
     assert len({overlay_name(n) for n in names}) == len(names)

@@ -14,7 +14,7 @@ from conftest import DATA, ZOO_TFLITE, need  # noqa: E402
 from ssd_isb.cli import main  # noqa: E402
 from ssd_isb.config import load_config  # noqa: E402
 from ssd_isb.model import build_detection_model, build_detector  # noqa: E402
-from ssd_isb.pretrained import (WeightImportError, import_into_detector,  # noqa: E402
+from ssd_isb.model.pretrained import (WeightImportError, import_into_detector,  # noqa: E402
                                 read_tf_checkpoint, read_zoo_tflite)
 from ssd_isb.runtime.tf_zoo_detector import TFZooDetector  # noqa: E402
 

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import DATA, ROOT, need
 
-from ssd_isb.errors import UsageError
-from ssd_isb.pseudo_labels import (
+from ssd_isb.utils.errors import UsageError
+from ssd_isb.data.pseudo_labels import (
     LabelCounts,
     PseudoLabeller,
     PseudoLabelSettings,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ssd_isb.errors import UsageError
+from ssd_isb.utils.errors import UsageError
 from ssd_isb.runtime.regions import (Region, auto_grid, coarse_grid, cut_by_edges, describe,
                                      full_region, parse_tiles, tile_grid, tile_plan, too_large,
                                      zoom_region)

@@ -9,21 +9,21 @@ import numpy as np
 import pytest
 
 from conftest import DATA, ROOT, need
-from ssd_isb.metadata import MetadataError, ModelMetadata, read_sidecar, write_sidecar
+from ssd_isb.core.metadata import MetadataError, ModelMetadata, read_sidecar, write_sidecar
 from ssd_isb.runtime import (BackendError, ImageError, Segmenter, infer_backend, load_backend,
                              model_input, paste_mask, read_image, to_bgr)
 
 
 def test_import_runtime_does_not_import_tensorflow():
-    code = ("import sys, ssd_isb, ssd_isb.runtime, ssd_isb.config, ssd_isb.anchors, "
-            "ssd_isb.branches, ssd_isb.encompassing, ssd_isb.shapes, ssd_isb.metadata, "
-            "ssd_isb.cli, ssd_isb.demo, ssd_isb.streams, ssd_isb.frame_pipeline, ssd_isb.tracking, "
-            "ssd_isb.measure.benchmark, ssd_isb.video, "
+    code = ("import sys, ssd_isb, ssd_isb.runtime, ssd_isb.config, ssd_isb.core.anchors, "
+            "ssd_isb.core.branches, ssd_isb.core.encompassing, ssd_isb.core.shapes, ssd_isb.core.metadata, "
+            "ssd_isb.cli, ssd_isb.apps.demo, ssd_isb.apps.streams, ssd_isb.apps.frame_pipeline, ssd_isb.tracking, "
+            "ssd_isb.measure.benchmark, ssd_isb.apps.video, "
             "ssd_isb.tensorrt, ssd_isb.export, ssd_isb.export.onnx_export, ssd_isb.zoo, "
-            "ssd_isb.predict, ssd_isb.measure.comparison, ssd_isb.peers, "
+            "ssd_isb.apps.predict, ssd_isb.measure.comparison, ssd_isb.peers, "
             "ssd_isb.measure.memory, ssd_isb.runtime.tflite, ssd_isb.runtime.protocol, "
-            "ssd_isb.runtime.semantic, ssd_isb.runtime.person_map, ssd_isb.background, "
-            "ssd_isb.semantic_predict, ssd_isb.peers.selfie, ssd_isb.evaluation.semantic, "
+            "ssd_isb.runtime.semantic, ssd_isb.runtime.person_map, ssd_isb.apps.background, "
+            "ssd_isb.apps.semantic_predict, ssd_isb.peers.selfie, ssd_isb.evaluation.semantic, "
             "ssd_isb.export.semantic\n"
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
             "assert not bad, bad\n")
@@ -204,7 +204,7 @@ def test_masks_limited_to_their_grown_box():
 def test_segmenter_limits_masks_to_boxes(person_images):
     """The shipped model with margin 0: every mask inside its box, and a subset of the
     unlimited mask; a margin outside [0, 1] is refused."""
-    from ssd_isb.errors import UsageError
+    from ssd_isb.utils.errors import UsageError
     from ssd_isb.zoo import default_model_path
 
     image = cv2.imread(person_images[1])

@@ -43,7 +43,7 @@ def test_f1_table_and_best_threshold():
 
 
 def test_logit_offset_maps_the_threshold_to_the_target():
-    from ssd_isb.errors import UsageError
+    from ssd_isb.utils.errors import UsageError
     from ssd_isb.training.score_calibration import logit_offset
 
     sigmoid = lambda z: 1 / (1 + math.exp(-z))  # noqa: E731
@@ -79,7 +79,7 @@ def test_shift_moves_every_class_logit_and_nothing_else(tmp_path):
 def test_shift_refuses_a_softmax_model_and_bad_paths(tmp_path):
     pytest.importorskip("tensorflow")
     from ssd_isb.config import from_dict
-    from ssd_isb.errors import UsageError
+    from ssd_isb.utils.errors import UsageError
     from ssd_isb.model import build_model, save_model
     from ssd_isb.training.score_calibration import shift_model_file
 

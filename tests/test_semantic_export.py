@@ -17,7 +17,7 @@ def semantic_keras(tmp_path_factory):
     from ssd_isb.config import from_dict
     from ssd_isb.model import save_model
     from ssd_isb.model.semantic import build_semantic_inference_model, build_semantic_net
-    from ssd_isb.pretrained import import_encoder
+    from ssd_isb.model.pretrained import import_encoder
 
     need(ZOO_TFLITE)
     root = need(os.path.join(DATA, "pennfudan"))
@@ -87,7 +87,7 @@ def test_onnx_export_runs(semantic_keras, tmp_path):
 
 
 def test_instance_model_is_refused_as_semantic():
-    from ssd_isb.errors import UsageError
+    from ssd_isb.utils.errors import UsageError
     from ssd_isb.runtime.semantic import SemanticSegmenter
     from ssd_isb.zoo import default_model_path
 

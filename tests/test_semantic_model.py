@@ -15,7 +15,7 @@ from ssd_isb.model.semantic import (  # noqa: E402
     build_semantic_training_model,
     decoder_stride,
 )
-from ssd_isb.pretrained import import_encoder  # noqa: E402
+from ssd_isb.model.pretrained import import_encoder  # noqa: E402
 
 
 def semantic(method="fcn", stride=32, **extra):
@@ -74,7 +74,7 @@ def test_bilinear_kernel_upsamples_a_constant_to_a_constant():
 def test_zoo_encoder_import_matches_the_detector():
     from ssd_isb.config import load_config
     from ssd_isb.model import build_detector
-    from ssd_isb.pretrained import import_into_detector, read_source
+    from ssd_isb.model.pretrained import import_into_detector, read_source
 
     need(ZOO_TFLITE)
     net = build_semantic_net(semantic("fcn", 16))

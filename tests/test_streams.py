@@ -13,8 +13,8 @@ import cv2
 import pytest
 
 from conftest import DATA, ROOT, need
-from ssd_isb.streams import run_streams
-from ssd_isb.video import SourceError
+from ssd_isb.apps.streams import run_streams
+from ssd_isb.apps.video import SourceError
 from test_demo import _MJPEG
 
 VIDEO = os.path.join(DATA, "videos", "pedestrians_480x360.avi")

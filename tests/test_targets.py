@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ssd_isb.anchors import center_to_corners, generate_anchors
-from ssd_isb.box_coder import decode
+from ssd_isb.core.anchors import center_to_corners, generate_anchors
+from ssd_isb.core.box_coder import decode
 from ssd_isb.config import AnchorConfig
 from ssd_isb.data.targets import encode_targets, iou_matrix, match_anchors
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import BLOCK_TF, DATA, ROOT, need
-from ssd_isb.errors import MissingExtraError, UsageError
+from ssd_isb.utils.errors import MissingExtraError, UsageError
 from ssd_isb.teacher.fusion import RECIPES, fuse, mask_iou
 from ssd_isb.teacher.mediapipe import crop_affine, model_files
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, ROOT, need
-from ssd_isb.metadata import ModelMetadata, read_sidecar, write_sidecar
+from ssd_isb.core.metadata import ModelMetadata, read_sidecar, write_sidecar
 from ssd_isb.runtime import model_input, read_image
 from ssd_isb.tensorrt import (CalibratorCore, ImageBatcher, engine_metadata,
                               tensorrt_available)

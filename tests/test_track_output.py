@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from ssd_isb.files import OutputError
+from ssd_isb.utils.files import OutputError
 from ssd_isb.runtime.result import Segmentation
 from ssd_isb.tracking.output import TrackWriter, mot_path
 

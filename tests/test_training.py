@@ -41,7 +41,7 @@ def zoo_weights(tmp_path_factory):
     need(os.path.join(DATA, "pennfudan"))
     from ssd_isb.config import load_config
     from ssd_isb.model import build_detector
-    from ssd_isb.pretrained import import_into_detector, read_zoo_tflite
+    from ssd_isb.model.pretrained import import_into_detector, read_zoo_tflite
 
     detector = build_detector(load_config("embedded_multi_shape"))
     import_into_detector(detector, read_zoo_tflite(ZOO_TFLITE))
@@ -173,7 +173,7 @@ def test_nonfinite_batch_stops_with_step_and_images(zoo_weights):
     trainer = SSDISBTrainer(cfg, model, batch_size=2)
     trainer.compile(optimizer=keras.optimizers.RMSprop(1e-3))
     before = [v.numpy().copy() for v in trainer.net.trainable_variables]
-    from ssd_isb.anchors import generate_anchors
+    from ssd_isb.core.anchors import generate_anchors
 
     a = len(generate_anchors(cfg.model.anchors, (320, 320)))
     x = {"image": np.zeros((2, 320, 320, 3), np.float32),
@@ -232,7 +232,7 @@ def test_init_from_a_whole_model_for_fine_tuning(tmp_path):
 def test_detector_fine_tune_keeps_the_backbone_and_moves_the_heads(tmp_path, zoo_weights):
     """docs/releases/finetune_detector_multi_shape.yaml's freezing, on a real step: the backbone (the
     maps the branches crop) stays exactly as imported and the SSD heads learn."""
-    from ssd_isb.layer_names import component
+    from ssd_isb.core.layer_names import component
     from ssd_isb.model import build_detector, load_model
     from ssd_isb.training import train
 

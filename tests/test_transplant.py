@@ -18,7 +18,7 @@ SINGLE = os.path.join(ZOO, "ssd_isb_single_branch.keras")
 
 def _modified(path, out, layer_name, delta=0.25):
     """``path``'s model with ``layer_name``'s first weight moved by ``delta``."""
-    from ssd_isb.metadata import model_config
+    from ssd_isb.core.metadata import model_config
     from ssd_isb.model import load_model, save_model
 
     model = load_model(path)
@@ -39,7 +39,7 @@ def tuned_heads(tmp_path_factory):
 
 def test_the_branches_keep_their_weights_and_settings_under_the_new_detector(tmp_path,
                                                                              tuned_heads):
-    from ssd_isb.metadata import model_config
+    from ssd_isb.core.metadata import model_config
     from ssd_isb.model import load_model
     from ssd_isb.training.transplant import transplant_detector
 

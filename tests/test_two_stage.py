@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import DATA, need
-from ssd_isb.metadata import read_sidecar
+from ssd_isb.core.metadata import read_sidecar
 from ssd_isb.runtime import Segmenter
 from ssd_isb.runtime.mask_stage import MaskStage
-from ssd_isb.stages import FEATURES
+from ssd_isb.core.stages import FEATURES
 from ssd_isb.zoo import ZOO_DIR
 
 INT8 = os.path.join(ZOO_DIR, "ssd_isb_multi_shape_int8.tflite")

@@ -307,7 +307,7 @@ def test_evaluate_prints_its_table_without_output(capsys):
 
 
 def test_headless_opencv_says_what_to_do(capsys):
-    from ssd_isb.demo import has_gui
+    from ssd_isb.apps.demo import has_gui
 
     if has_gui():
         pytest.skip("this OpenCV has window support")

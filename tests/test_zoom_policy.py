@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ssd_isb.errors import UsageError
+from ssd_isb.utils.errors import UsageError
 from ssd_isb.runtime.regions import full_region
 from ssd_isb.runtime.zoom import AUTO, ZoomSettings, parse_zoom, region_scale, zoom_targets, \
     zoom_text

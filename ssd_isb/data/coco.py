@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..errors import SSDISBError
+from ..utils.errors import SSDISBError
 from ..runtime.boxes import pixels_to_normalized, xywh_to_xyxy
 
 
@@ -345,7 +345,7 @@ def load_coco(annotations: str, images: str, name: str = "", split: str = "all",
 
 def window_shape_counts_of(records: List[ImageRecord], grid) -> Counter:
     """Encompassing-window shapes of the person boxes of records on a grid (Table 5.1)."""
-    from ..shapes import window_shape_counts
+    from ..core.shapes import window_shape_counts
 
     boxes = [pixels_to_normalized(inst.box, (r.height, r.width))
              for r in records for inst in r.persons]

@@ -11,7 +11,7 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from ..anchors import generate_anchors
+from ..core.anchors import generate_anchors
 from ..config import Config, mask_target_stride
 from ..runtime.boxes import center_to_corners, iou_matrix, pixels_to_normalized
 from ..runtime.image_io import read_image

@@ -116,7 +116,7 @@ def signature(cfg: Config) -> Dict:
     h, w = cfg.model.input_size
     g = cfg.data.max_boxes
     m = mask_target_stride(cfg.train, cfg.isb)
-    from ..anchors import generate_anchors
+    from ..core.anchors import generate_anchors
 
     a = len(generate_anchors(cfg.model.anchors, (h, w)))
     return {

@@ -7,9 +7,9 @@ import os
 from collections import Counter
 from typing import List, Optional, Sequence
 
-from ..shapes import (exact_coverage, suggest_exact_shapes, suggest_thresholds, threshold_cost,
+from ..core.shapes import (exact_coverage, suggest_exact_shapes, suggest_thresholds, threshold_cost,
                       threshold_coverage)
-from ..errors import UsageError, check_range
+from ..utils.errors import UsageError, check_range
 from .coco import DatasetError, load_coco, window_shape_counts_of
 
 THESIS_SHAPES = ["7x2", "6x3", "6x2", "5x3", "5x2", "4x3", "4x2", "3x3", "3x2", "3x1", "2x2",

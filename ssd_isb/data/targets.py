@@ -11,7 +11,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from ..box_coder import DEFAULT_SCALE_FACTORS, encode
+from ..core.box_coder import DEFAULT_SCALE_FACTORS, encode
 from ..runtime.boxes import iou_matrix
 
 IGNORE = -1

@@ -30,7 +30,7 @@ def branch_names_by_shape(specs, factor: int) -> Dict[Tuple[int, int], str]:
     """Logit shape (h', w') -> branch name for branches whose output shape is their own.
 
     Args:
-        specs: the model's :class:`~ssd_isb.branches.BranchSpec` list.
+        specs: the model's :class:`~ssd_isb.core.branches.BranchSpec` list.
         factor: branch output cells per stride-32 cell (4 for FCN-8).
 
     Raises:

@@ -17,9 +17,9 @@ import time
 from typing import Dict, List, Optional
 
 from ..data.coco import DatasetError, is_holdout, person_category_id, read_coco_json
-from ..errors import SSDISBError, check_range, require
-from ..files import OutputError, check_output_file, check_writable, write_json
-from ..progress import progress
+from ..utils.errors import SSDISBError, check_range, require
+from ..utils.files import OutputError, check_output_file, check_writable, write_json
+from ..utils.progress import progress
 from ..runtime import ImageError, Segmenter
 from ..runtime.coco_results import to_coco_results, with_box_masks
 from ..runtime.image_io import truncated

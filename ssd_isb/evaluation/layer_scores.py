@@ -16,8 +16,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..anchors import anchor_layers, generate_anchors  # noqa: F401  (anchor_layers: API)
-from ..box_coder import decode
+from ..core.anchors import anchor_layers, generate_anchors  # noqa: F401  (anchor_layers: API)
+from ..core.box_coder import decode
 from ..runtime.boxes import iou_matrix
 from .operating_point import match_detections
 

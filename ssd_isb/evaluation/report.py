@@ -7,7 +7,7 @@ import math
 import os
 from typing import Dict, List, Optional, Sequence
 
-from ..errors import SSDISBError
+from ..utils.errors import SSDISBError
 
 # Table 5.4 columns (all at IoU 0.50), then the COCO standard three.
 THESIS_COLUMNS = [("AP50", "AP(0.50)"), ("AP50_small", "AP(small)"),

@@ -17,8 +17,8 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..data.coco import person_category_id
-from ..files import check_output_file, write_json
-from ..progress import progress
+from ..utils.files import check_output_file, write_json
+from ..utils.progress import progress
 from ..runtime import ImageError
 from ..runtime.protocol import SegmenterBase
 from .evaluate import EvaluationError, _check_subset, load_ground_truth, select_image_ids

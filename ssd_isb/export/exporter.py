@@ -16,9 +16,9 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..config import Config
-from ..metadata import ModelMetadata, write_sidecar
+from ..core.metadata import ModelMetadata, write_sidecar
 from ..runtime.image_io import model_input
-from ..stages import DETECT, FEATURES_STAGE, GRAPHS
+from ..core.stages import DETECT, FEATURES_STAGE, GRAPHS
 from .agreement import compare, single_graph, two_stage, within_tolerance
 from .calibration import calibration_paths, model_inputs
 from .formats import ExportError, ExportFormat, Quantization
@@ -85,7 +85,7 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
 
     Args:
         cfg: the model's config; None takes it from a ``.keras`` model's sidecar (a config
-            given with a ``.keras`` model must agree with it: :func:`~ssd_isb.metadata.
+            given with a ``.keras`` model must agree with it: :func:`~ssd_isb.core.metadata.
             model_config`). Detector weights (``.weights.h5``) need it.
         weights: a ``.keras`` model or ``.weights.h5`` detector weights.
         fmt, quantization: what to write (:class:`ExportFormat`, :class:`Quantization`).
@@ -104,7 +104,7 @@ def export_model(cfg: Optional[Config], weights: str, fmt: ExportFormat,
             (320, 576) for 16:9 frames: the frame is no longer squeezed, and the anchors are
             made for that grid).
     """
-    from ..metadata import model_config
+    from ..core.metadata import model_config
 
     if not os.path.exists(weights):
         raise ExportError(f"{weights}: no such weights file")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-from ..errors import SSDISBError
+from ..utils.errors import SSDISBError
 
 
 class ExportFormat(str, enum.Enum):

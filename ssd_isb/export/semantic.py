@@ -15,7 +15,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from ..config import Config
-from ..metadata import ModelMetadata, write_sidecar
+from ..core.metadata import ModelMetadata, write_sidecar
 from .calibration import calibration_paths, model_inputs
 from .formats import ExportError, ExportFormat, Quantization
 from .writer import Stopwatch, file_size, write_format

@@ -13,9 +13,9 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..branches import BranchSpec, branch_specs
+from ..core.branches import BranchSpec, branch_specs
 from ..config import Config
-from ..stages import (DETECT, DETECTIONS, FEATURES_STAGE, LEVELS, crop_names, feature_names,
+from ..core.stages import (DETECT, DETECTIONS, FEATURES_STAGE, LEVELS, crop_names, feature_names,
                       features_output, logits_name)
 
 COMBINED = "combined"  # the one-graph endpoint ONNX is converted from (both stages side by side)

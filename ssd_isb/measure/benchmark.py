@@ -12,8 +12,8 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence
 
-from ..errors import UsageError, check_range
-from ..files import check_output_file, write_json
+from ..utils.errors import UsageError, check_range
+from ..utils.files import check_output_file, write_json
 from ..runtime import Segmenter
 from ..runtime.image_io import list_images, read_image
 from ..runtime.protocol import STAGES

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
-from ..errors import SSDISBError, UsageError
-from ..metadata import read_sidecar
+from ..utils.errors import SSDISBError, UsageError
+from ..core.metadata import read_sidecar
 from ..runtime.backends import EXTENSIONS as MODEL_EXTENSIONS
 from ..runtime.image_io import read_image
 from .host import cpu_model, versions
@@ -99,7 +99,7 @@ def peer_entries(peers: Optional[str], pretrained: Optional[str]) -> List[Entry]
 
 
 def _is_instance_model(path: str) -> bool:
-    from ..metadata import MetadataError, read_sidecar
+    from ..core.metadata import MetadataError, read_sidecar
 
     try:
         return read_sidecar(path).task != "semantic"

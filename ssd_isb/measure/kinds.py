@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..errors import UsageError
+from ..utils.errors import UsageError
 
 KINDS = ("ssd-isb", "yolov8-seg", "yolo11-seg", "zoo-detector", "semantic", "instance-union",
          "selfie-segmentation")

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from typing import Dict, Optional, Sequence
 
-from ..errors import SSDISBError
+from ..utils.errors import SSDISBError
 from .host import peak_rss_mb
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

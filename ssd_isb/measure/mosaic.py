@@ -16,8 +16,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..data.coco import decode_segmentation, is_holdout, person_category_id, read_coco_json
-from ..errors import UsageError, require
-from ..files import write_json
+from ..utils.errors import UsageError, require
+from ..utils.files import write_json
 
 FILL = 114  # cell background (grey, as letterbox padding)
 

@@ -21,11 +21,11 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from ..anchors import anchors_per_layer
-from ..branches import native_mask_size
+from ..core.anchors import anchors_per_layer
+from ..core.branches import native_mask_size
 from ..config import Config
-from ..layer_names import STRIDE4, STRIDE8, STRIDE16, STRIDE32
-from ..stages import feature_names
+from ..core.layer_names import STRIDE4, STRIDE8, STRIDE16, STRIDE32
+from ..core.stages import feature_names
 from .graph_ops import ops
 from .mask_head import InstanceMasks, MaskHead
 from .mobilenet import mobilenet_v1
@@ -46,7 +46,7 @@ class BoxWindows(keras.layers.Layer):
         self.grid = (int(grid[0]), int(grid[1]))
 
     def call(self, boxes, valid):
-        from ..encompassing import encompassing_windows
+        from ..core.encompassing import encompassing_windows
 
         b, n = boxes.shape[0], boxes.shape[1]
         windows = encompassing_windows(tf.reshape(boxes, [b * n, 4]), self.grid, xp=ops)

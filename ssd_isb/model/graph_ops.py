@@ -1,6 +1,6 @@
 """``keras.ops`` for the shared numpy/graph code, with three ops swapped for deployability.
 
-The bucketing and box code in :mod:`ssd_isb.branches` and friends runs on numpy or on an ``xp``
+The bucketing and box code in :mod:`ssd_isb.core.branches` and friends runs on numpy or on an ``xp``
 namespace in the graph. ``keras.ops`` works except where its TensorFlow lowering does not export:
 
 * ``argmin``: Keras bitcasts floats to order -0.0 (``BitwiseAnd``: no TFLite builtin); plain

@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 
 import tensorflow as tf
 
-from ..branches import BranchSpec
+from ..core.branches import BranchSpec
 from ..config import fcn_skip_steps
 from .crops import crop_windows
 from .mask_head import BranchOutput

@@ -12,8 +12,8 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
-from ..anchors import generate_anchors
-from ..box_coder import DEFAULT_SCALE_FACTORS, decode
+from ..core.anchors import generate_anchors
+from ..core.box_coder import DEFAULT_SCALE_FACTORS, decode
 from ..config import AnchorConfig, PostprocessConfig
 from .graph_ops import ops
 

@@ -20,7 +20,7 @@ import numpy as np
 from keras import layers
 
 from ..config import Config
-from ..layer_names import STRIDE8, STRIDE16, STRIDE32
+from ..core.layer_names import STRIDE8, STRIDE16, STRIDE32
 from .mobilenet import mobilenet_v1
 
 NUM_CLASSES = 2  # background, person

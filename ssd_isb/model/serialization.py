@@ -7,7 +7,7 @@ import os
 import keras
 
 from ..config import Config
-from ..metadata import ModelMetadata, write_sidecar
+from ..core.metadata import ModelMetadata, write_sidecar
 
 
 def save_model(model: keras.Model, path: str, cfg: Config, **metadata) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Dict, List
 
-from ..branches import branch_specs, native_mask_size
+from ..core.branches import branch_specs, native_mask_size
 from ..config import Config
-from ..layer_names import component
+from ..core.layer_names import component
 from .builder import build_model
 
 

@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-from ..errors import SSDISBError
+from ..utils.errors import SSDISBError
 
 log = logging.getLogger("ssd_isb.images")
 

@@ -1,8 +1,8 @@
 """Between the two stages: windows, bucketing, crops and branch calls, in numpy (TF-free).
 
 For the detections above the score threshold (no cap: every one of them), the encompassing
-windows pick the branches exactly as the graph does (:mod:`ssd_isb.encompassing`,
-:mod:`ssd_isb.branches`); each branch that has people gets one call with all of its crops
+windows pick the branches exactly as the graph does (:mod:`ssd_isb.core.encompassing`,
+:mod:`ssd_isb.core.branches`); each branch that has people gets one call with all of its crops
 (:mod:`ssd_isb.runtime.crops`), so the cost follows the scene, not a padded slot count.
 """
 
@@ -13,9 +13,9 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..branches import BranchSpec, assign_branches
-from ..encompassing import encompassing_windows
-from ..stages import LEVELS, feature_names
+from ..core.branches import BranchSpec, assign_branches
+from ..core.encompassing import encompassing_windows
+from ..core.stages import LEVELS, feature_names
 from .boxes import cells_to_normalized
 from .crops import crop_windows
 
@@ -47,7 +47,7 @@ class MaskStage:
     """Runs the branch stage for the detections of the detect stage.
 
     Args:
-        specs: the model's branches (:func:`ssd_isb.branches.variant_specs`).
+        specs: the model's branches (:func:`ssd_isb.core.branches.variant_specs`).
         grid: (rows, cols) of the stride-32 map.
         skip_steps: FCN skip steps of the branches (0 to 3): how many maps they crop.
     """

@@ -18,7 +18,7 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..errors import UsageError
+from ..utils.errors import UsageError
 from .image_io import model_input
 
 KINDS = ("full", "tile", "zoom")

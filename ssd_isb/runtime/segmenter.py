@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import check_range
+from ..utils.errors import check_range
 from .backends import infer_backend, load_backend
 from .boxes import iou_matrix, normalized_to_pixels, pixels_to_normalized
 from .image_io import model_input
@@ -136,7 +136,7 @@ class Segmenter(SegmenterBase):
         self.path = self.backend.path
         self.meta = self.backend.meta
         if self.meta.task == "semantic":
-            from ..errors import UsageError
+            from ..utils.errors import UsageError
 
             raise UsageError(f"{self.path}: a semantic model (one person map per image, no "
                              f"instances): use predict/evaluate --task semantic, or demo "
@@ -156,7 +156,7 @@ class Segmenter(SegmenterBase):
                                     self.meta.skip_steps) if self.backend.two_stage else None
         if self.mask_stage is None:
             if isinstance(self.tiles, tuple) or (self.zoom is not None and zoom != "auto"):
-                from ..errors import UsageError
+                from ..utils.errors import UsageError
 
                 raise UsageError(f"{model}: tiles and zoom need a two-stage model (export it "
                                  f"with the default --graph two-stage)")
@@ -327,7 +327,7 @@ class Segmenter(SegmenterBase):
         Raises:
             UsageError: a single-graph model (its branches run only on its own detections).
         """
-        from ..errors import UsageError
+        from ..utils.errors import UsageError
 
         if self.mask_stage is None:
             raise UsageError(f"{self.path}: masks for given boxes need a two-stage model "

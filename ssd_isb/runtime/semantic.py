@@ -13,7 +13,7 @@ from typing import Optional, Tuple
 import cv2
 import numpy as np
 
-from ..errors import UsageError
+from ..utils.errors import UsageError
 from .backends import load_backend
 from .image_io import model_input
 from .person_map import PersonMap
@@ -92,7 +92,7 @@ def person_segmenter(model: Optional[str] = None, backend: Optional[str] = None,
     """A ``PersonMap`` source for any model file: semantic models directly, instance models
     (the shipped default when ``model`` is None) through the union of their masks."""
     if model is not None:
-        from ..metadata import MetadataError, read_sidecar
+        from ..core.metadata import MetadataError, read_sidecar
         from ..zoo import resolve_model
 
         model = resolve_model(model)

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..quiet import native_stderr_hidden
+from ..utils.quiet import native_stderr_hidden
 from .backends.base import BackendError
 
 _INTEGER_TYPES = (np.uint8, np.int8, np.int16, np.int32)

@@ -30,7 +30,7 @@ def parse_threads(value: Threads) -> Union[int, str, None]:
     Raises:
         UsageError: anything else.
     """
-    from ..errors import UsageError
+    from ..utils.errors import UsageError
 
     if value is None or isinstance(value, int):
         return value

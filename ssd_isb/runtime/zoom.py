@@ -15,7 +15,7 @@ from typing import List, Optional, Sequence, Union
 
 import numpy as np
 
-from ..errors import UsageError
+from ..utils.errors import UsageError
 from .regions import Region, zoom_region
 
 

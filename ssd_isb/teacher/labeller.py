@@ -21,8 +21,8 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
-from ..errors import UsageError, check_range
-from ..files import check_writable, write_json
+from ..utils.errors import UsageError, check_range
+from ..utils.files import check_writable, write_json
 from ..runtime.rle import encode_mask, mask_area
 from .fusion import RECIPES, fuse
 
@@ -232,7 +232,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> str:
     """``ssd-isb pseudo-label``: build the settings and teacher, label, return the summary."""
-    from ..progress import progress
+    from ..utils.progress import progress
     from .mediapipe import MediaPipeTeacher
 
     settings = TeacherSettings(args.recipe, args.min_confidence, args.min_area,

@@ -31,7 +31,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..errors import MissingExtraError, UsageError
+from ..utils.errors import MissingExtraError, UsageError
 
 POSE_FILE = os.path.join("modules", "pose_landmark", "pose_landmark_full.tflite")
 SELFIE_FILE = os.path.join("modules", "selfie_segmentation", "selfie_segmentation.tflite")

@@ -7,7 +7,7 @@ from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import UsageError
+from ..utils.errors import UsageError
 from ..runtime.image_io import ImageError, model_input, read_image
 
 log = logging.getLogger("ssd_isb.tensorrt")

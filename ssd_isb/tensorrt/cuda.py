@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import SSDISBError
+from ..utils.errors import SSDISBError
 
 
 class CudaError(SSDISBError, RuntimeError):

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ..errors import SSDISBError
+from ..utils.errors import SSDISBError
 
 log = logging.getLogger("ssd_isb.tensorrt")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from ..metadata import ModelMetadata, read_sidecar
+from ..core.metadata import ModelMetadata, read_sidecar
 
 
 def engine_metadata(onnx_path: str, precision: str, tensorrt_version: Optional[str] = None,

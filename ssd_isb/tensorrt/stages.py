@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 
-from ..stages import features_io, stage_io
+from ..core.stages import features_io, stage_io
 
 Shape = Tuple[int, ...]
 

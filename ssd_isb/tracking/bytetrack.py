@@ -22,7 +22,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..errors import UsageError
+from ..utils.errors import UsageError
 from ..runtime.boxes import iou_matrix
 from ..runtime.result import Segmentation
 from .assignment import linear_assignment

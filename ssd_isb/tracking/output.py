@@ -17,7 +17,7 @@ import json
 import os
 from typing import Optional
 
-from ..files import check_output_file
+from ..utils.files import check_output_file
 from ..runtime.boxes import xyxy_to_xywh
 from ..runtime.result import Segmentation
 from ..runtime.rle import encode_mask

@@ -25,7 +25,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..anchors import anchors_per_layer, feature_map_sizes
+from ..core.anchors import anchors_per_layer, feature_map_sizes
 from ..config import Config
 
 log = logging.getLogger("ssd_isb.train")

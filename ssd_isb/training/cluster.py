@@ -20,7 +20,7 @@ import socket
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
-from ..errors import SSDISBError
+from ..utils.errors import SSDISBError
 
 STRATEGIES = ("auto", "default", "mirrored", "multi-worker")
 

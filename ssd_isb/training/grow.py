@@ -24,13 +24,13 @@ def grows_from(given: Config, stored: Config) -> bool:
 def source_config(path: str, given: Optional[Config]) -> Tuple[Config, bool]:
     """The config a ``.keras`` model starts training under, and whether it grows into it.
 
-    As :func:`~ssd_isb.metadata.model_config` (``given`` must describe the model), except that
+    As :func:`~ssd_isb.core.metadata.model_config` (``given`` must describe the model), except that
     a ``given`` config the model grows into (:func:`grows_from`) is accepted too.
 
     Raises:
         ConfigError: ``given`` neither describes the model nor grows from it.
     """
-    from ..metadata import model_config
+    from ..core.metadata import model_config
 
     try:
         return model_config(path, given), False

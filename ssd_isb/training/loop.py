@@ -23,9 +23,9 @@ import yaml
 from ..config import Config
 from ..data import load_datasets
 from ..data.coco import ImageRecord
-from ..errors import SSDISBError
-from ..files import check_writable, write_json
-from ..layer_names import backbone_block, is_backbone
+from ..utils.errors import SSDISBError
+from ..utils.files import check_writable, write_json
+from ..core.layer_names import backbone_block, is_backbone
 
 log = logging.getLogger("ssd_isb.train")
 
@@ -426,9 +426,9 @@ def calibrate_model_file(path: str, output: str, config: Optional[str] = None,
     """
     from ..config import load_config
     from ..data import load_datasets
-    from ..errors import check_range
-    from ..files import check_keras_paths
-    from ..metadata import model_config
+    from ..utils.errors import check_range
+    from ..utils.files import check_keras_paths
+    from ..core.metadata import model_config
     from ..model import build_model, save_model
     from .box_calibration import calibrate_box_encoding
 
@@ -466,7 +466,7 @@ def check_init(path: str) -> str:
     Raises:
         UsageError: one line naming the file and what is wrong.
     """
-    from ..errors import UsageError
+    from ..utils.errors import UsageError
 
     if not path.endswith(INIT_SUFFIXES):
         hint = (" (a .tflite zoo detector: convert it with ssd-isb import-weights first)"
@@ -495,7 +495,7 @@ def resolve_config(config: Optional[str], init: Optional[str], workdir: str,
         ConfigError: ``config`` does not fit the ``init`` model's layers.
     """
     from ..config import load_config
-    from ..errors import UsageError
+    from ..utils.errors import UsageError
     from .grow import source_config
 
     given = load_config(config) if config else None

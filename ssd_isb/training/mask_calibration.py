@@ -13,7 +13,7 @@ from typing import Dict
 
 import numpy as np
 
-from ..errors import UsageError
+from ..utils.errors import UsageError
 
 
 def shift_branch_logits(mask_head, offsets: Dict[str, float]) -> Dict[str, float]:
@@ -46,8 +46,8 @@ def shift_model_file(path: str, output: str, offsets: Dict[str, float]) -> Dict:
     Raises:
         UsageError: a path is not a ``.keras`` file, or an offset names no branch of the model.
     """
-    from ..files import check_keras_paths
-    from ..metadata import model_config
+    from ..utils.files import check_keras_paths
+    from ..core.metadata import model_config
     from ..model import load_model, save_model
 
     check_keras_paths([path], output, "calibrated")

@@ -18,7 +18,7 @@ import shutil
 from typing import Dict, List, Optional
 
 from ..config import Config, phase_train
-from ..files import check_writable, write_json
+from ..utils.files import check_writable, write_json
 
 log = logging.getLogger("ssd_isb.train")
 DONE = "phase.json"
@@ -83,7 +83,7 @@ def run_recipe(cfg: Config, workdir: str, init: Optional[str], verbose: int = 1,
         source = phase.detector_from
         if source and not os.path.exists(os.path.join(source, "model.keras") if
                                          os.path.isdir(source) else source):
-            from ..errors import UsageError
+            from ..utils.errors import UsageError
 
             raise UsageError(f"train.phases[{index}].detector_from: {source}: no such model "
                              f"(a .keras file or a finished recipe's workdir)")

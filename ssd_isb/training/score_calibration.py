@@ -16,7 +16,7 @@ from typing import Dict, Sequence, Union
 
 import numpy as np
 
-from ..errors import UsageError
+from ..utils.errors import UsageError
 
 
 def logit_offset(threshold: float, target: float = 0.5) -> float:
@@ -66,8 +66,8 @@ def shift_model_file(path: str, output: str, offset: Offset) -> Dict:
         UsageError: not a sigmoid model (a softmax score does not move by a constant), or a
             path is not a ``.keras`` file.
     """
-    from ..files import check_keras_paths
-    from ..metadata import model_config
+    from ..utils.files import check_keras_paths
+    from ..core.metadata import model_config
     from ..model import load_model, save_model
 
     check_keras_paths([path], output, "calibrated")
@@ -93,7 +93,7 @@ def best_f1_threshold(model: str, records, threads: int = 2) -> Dict:
         ``threshold``, ``best`` (its row), ``rows`` (every threshold), ``people``, ``images``.
     """
     from ..evaluation.operating_point import best_threshold, f1_table, match_detections
-    from ..progress import progress
+    from ..utils.progress import progress
     from ..runtime import Segmenter
 
     # The model's own scores, one pass: what the calibration shifts is the detector's.

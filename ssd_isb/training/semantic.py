@@ -24,7 +24,7 @@ from ..model.semantic import (
     build_semantic_net,
     build_semantic_training_model,
 )
-from ..pretrained import import_encoder
+from ..model.pretrained import import_encoder
 
 log = logging.getLogger("ssd_isb.train")
 

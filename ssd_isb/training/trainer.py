@@ -7,8 +7,8 @@ from typing import Dict
 import keras
 import tensorflow as tf
 
-from ..anchors import anchor_layers
-from ..branches import branch_specs
+from ..core.anchors import anchor_layers
+from ..core.branches import branch_specs
 from ..config import Config, mask_target_stride
 from ..model import SSDISB
 from ..model.losses import detection_losses, mask_loss

@@ -15,8 +15,8 @@ from typing import Dict
 
 import numpy as np
 
-from ..errors import UsageError
-from ..layer_names import BACKBONE, component
+from ..utils.errors import UsageError
+from ..core.layer_names import BACKBONE, component
 
 
 def transplant_detector(detector_path: str, branches_path: str, output: str,
@@ -40,8 +40,8 @@ def transplant_detector(detector_path: str, branches_path: str, output: str,
             config section, or their backbones differ (the branches were trained on other maps).
     """
     from ..config import config_differences
-    from ..files import check_keras_paths
-    from ..metadata import model_config
+    from ..utils.files import check_keras_paths
+    from ..core.metadata import model_config
     from ..model import load_model, save_model
 
     check_keras_paths([detector_path, branches_path], output)

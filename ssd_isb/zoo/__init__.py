@@ -6,7 +6,7 @@ import json
 import os
 from typing import Dict, List
 
-from ..errors import SSDISBError
+from ..utils.errors import SSDISBError
 
 ZOO_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MODEL = "ssd_isb_multi_shape_int8.tflite"
@@ -59,7 +59,7 @@ def shipped_models() -> List[Dict]:
         One dict per model file: ``file``, ``path``, ``bytes``, ``variant``, ``quantization``,
         ``input_size``, ``params``, ``default`` and, when measured, ``metrics``.
     """
-    from ..metadata import read_sidecar
+    from ..core.metadata import read_sidecar
 
     metrics = {}
     metrics_path = os.path.join(ZOO_DIR, METRICS_FILE)

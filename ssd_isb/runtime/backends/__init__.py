@@ -2,7 +2,7 @@
 
 A backend is constructed from a model path, its metadata and a thread count, and maps an RGB
 float32 [1, H, W, 3] image in [0, 255] to the six named outputs of
-:data:`ssd_isb.metadata.OUTPUT_NAMES` as numpy arrays.
+:data:`ssd_isb.core.metadata.OUTPUT_NAMES` as numpy arrays.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ...errors import SSDISBError
-from ...metadata import ModelMetadata, read_sidecar
+from ...utils.errors import SSDISBError
+from ...core.metadata import ModelMetadata, read_sidecar
 
 
 class BackendError(SSDISBError, RuntimeError):
@@ -19,7 +19,7 @@ class Backend(abc.ABC):
     """Runs one model file.
 
     A single-graph model runs with :meth:`run`; a two-stage model (``meta.two_stage``) with
-    :meth:`detect` and :meth:`run_branch` (:mod:`ssd_isb.stages`).
+    :meth:`detect` and :meth:`run_branch` (:mod:`ssd_isb.core.stages`).
 
     Args:
         path: model file.

@@ -7,8 +7,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from ...errors import require
-from ...metadata import MetadataError, ModelMetadata, read_sidecar
+from ...utils.errors import require
+from ...core.metadata import MetadataError, ModelMetadata, read_sidecar
 from .base import Backend, BackendError
 
 
@@ -82,7 +82,7 @@ class KerasBackend(Backend):
     def features(self, images: np.ndarray) -> Dict[str, np.ndarray]:
         if not self.two_stage:
             return super().features(images)
-        from ...stages import FEATURES, features_output
+        from ...core.stages import FEATURES, features_output
 
         out = self.stages.features(np.asarray(images, dtype=np.float32))
         return {k: out[features_output(k)] for k in FEATURES if features_output(k) in out}

@@ -6,8 +6,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from ...errors import require
-from ...stages import FEATURES, crop_names, features_io, features_output, logits_name, stage_io
+from ...utils.errors import require
+from ...core.stages import FEATURES, crop_names, features_io, features_output, logits_name, stage_io
 from .base import Backend, BackendError
 
 

@@ -7,7 +7,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from ...stages import FEATURES, crop_names, features_output, logits_name
+from ...core.stages import FEATURES, crop_names, features_output, logits_name
 from .base import Backend, BackendError
 
 

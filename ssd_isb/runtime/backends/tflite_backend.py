@@ -6,9 +6,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from ...stages import DETECT, FEATURES_STAGE, crop_names, features_output, logits_name
+from ...core.stages import DETECT, FEATURES_STAGE, crop_names, features_output, logits_name
 from ..tflite import activation_bytes, dequantize, open_interpreter, quantize
-from ...stages import FEATURES as FEATURE_KEYS
+from ...core.stages import FEATURES as FEATURE_KEYS
 from .base import Backend, BackendError
 
 

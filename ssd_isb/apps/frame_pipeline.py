@@ -1,7 +1,7 @@
 """What one display stream does with each frame: segment (and track), smooth, draw, record.
 
-Shared by ``ssd-isb demo`` with one source (:mod:`ssd_isb.demo`) and with several
-(:mod:`ssd_isb.streams`), so neither imports the other. TF-free.
+Shared by ``ssd-isb demo`` with one source (:mod:`ssd_isb.apps.demo`) and with several
+(:mod:`ssd_isb.apps.streams`), so neither imports the other. TF-free.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from .runtime import Segmenter
-from .runtime.draw import draw_segmentation
+from ..runtime import Segmenter
+from ..runtime.draw import draw_segmentation
 from .smoothing import MaskSmoother
-from .tracking import tracker_for
-from .tracking.output import TrackWriter
+from ..tracking import tracker_for
+from ..tracking.output import TrackWriter
 from .video import check_video, video_writer
 
 WINDOW = "ssd-isb"
@@ -55,7 +55,7 @@ class FramePipeline:
         smooth: temporal mask smoothing (by track ID when tracking).
         output: annotated video to record (.mp4/.avi), or None.
         tracks: JSON-lines file of the tracks (and its ``_mot.txt``), or None.
-        background: a :class:`~ssd_isb.background.BackgroundEffect`; ``seg`` is then a person
+        background: a :class:`~ssd_isb.apps.background.BackgroundEffect`; ``seg`` is then a person
             map source (:func:`ssd_isb.runtime.semantic.person_segmenter`) and the frame shows
             the effect instead of the instance overlay.
     """

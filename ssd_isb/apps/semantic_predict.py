@@ -19,15 +19,15 @@ from typing import Dict, Optional
 import cv2
 import numpy as np
 
-from .errors import UsageError
-from .files import check_writable, run_folder, write_json
-from .progress import progress
-from .runtime import ImageError, read_image
-from .runtime.image_io import is_image_file, list_images
-from .runtime.rle import encode_mask
+from ..utils.errors import UsageError
+from ..utils.files import check_writable, run_folder, write_json
+from ..utils.progress import progress
+from ..runtime import ImageError, read_image
+from ..runtime.image_io import is_image_file, list_images
+from ..runtime.rle import encode_mask
 from .video import SourceError
 
-log = logging.getLogger("ssd_isb.predict")
+log = logging.getLogger("ssd_isb.apps.predict")
 TINT = np.array([60, 200, 60], np.float32)  # BGR green
 
 
@@ -52,7 +52,7 @@ def predict_semantic(model: Optional[str], source: str, output: str,
         SourceError: no such source, or no image in it.
         UsageError: a video (use ``ssd-isb demo --blur-background`` for those).
     """
-    from .runtime.semantic import person_segmenter
+    from ..runtime.semantic import person_segmenter
 
     if not os.path.exists(source):
         raise SourceError(f"{source}: no such image or folder")

@@ -14,8 +14,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from .runtime.boxes import iou_matrix
-from .runtime.result import Segmentation
+from ..runtime.boxes import iou_matrix
+from ..runtime.result import Segmentation
 
 
 class MaskSmoother:

@@ -6,7 +6,7 @@ lags behind it (the frames it replaced are counted as dropped); a file waits for
 so no frame of it is lost. The model takes the streams in turn (round robin): every shipped
 model is exported with batch 1, so there is no batch to share between sources; each stream
 keeps its own tracker, smoother, output files and FPS. A stream that dies reconnects for its
-bounded time (:class:`~ssd_isb.video.FrameSource`) and then ends alone; the others go on.
+bounded time (:class:`~ssd_isb.apps.video.FrameSource`) and then ends alone; the others go on.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from .files import OutputError, write_json
+from ..utils.files import OutputError, write_json
 from .frame_pipeline import WINDOW, FramePipeline, fps_text, stream_path
-from .runtime import Segmenter
-from .signals import stopped_by
+from ..runtime import Segmenter
+from ..utils.signals import stopped_by
 from .video import FrameSource, SourceError
 
-log = logging.getLogger("ssd_isb.streams")
+log = logging.getLogger("ssd_isb.apps.streams")
 
 
 class _Unopened:
@@ -145,7 +145,7 @@ def run_streams(model: Optional[str], sources: List, output: Optional[str] = Non
                 tracks: Optional[str] = None, tiles="auto", zoom="auto") -> Dict:
     """Run the demo on several sources at once (see the module docstring).
 
-    Arguments as :func:`ssd_isb.demo.run_demo`; ``output`` and ``tracks`` get the stream's
+    Arguments as :func:`ssd_isb.apps.demo.run_demo`; ``output`` and ``tracks`` get the stream's
     number before their extension (``out_0.mp4``, ``out_1.mp4``); ``max_frames`` is per
     stream.
 

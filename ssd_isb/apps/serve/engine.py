@@ -24,13 +24,13 @@ from typing import Callable, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ..runtime.boxes import xyxy_to_xywh
-from ..runtime.draw import draw_segmentation
-from ..runtime.rle import encode_mask
+from ...runtime.boxes import xyxy_to_xywh
+from ...runtime.draw import draw_segmentation
+from ...runtime.rle import encode_mask
 from ..video import FrameSource, SourceError, is_live, parse_source
 from .presence import Presence
 
-log = logging.getLogger("ssd_isb.serve")
+log = logging.getLogger("ssd_isb.apps.serve")
 
 Style = Tuple[bool, bool, bool]  # (masks, boxes, blur)
 DEFAULT_STYLE: Style = (True, True, False)
@@ -59,7 +59,7 @@ def render(frame: np.ndarray, result, style: Style) -> np.ndarray:
     base = frame
     if blur:
         from ..background import BackgroundEffect
-        from ..runtime.person_map import PersonMap
+        from ...runtime.person_map import PersonMap
 
         base = BackgroundEffect("blur")(frame, PersonMap.from_masks(result.masks,
                                                                     frame.shape[:2]))
@@ -122,7 +122,7 @@ class Stream:
         self.tracker = None
         self.presence = Presence() if track else None
         if track:
-            from ..tracking import tracker_for
+            from ...tracking import tracker_for
 
             self.tracker = tracker_for(score_threshold)
             self.presence = Presence(self.tracker.config.lost_frames)
@@ -231,8 +231,8 @@ class Engine:
     Args:
         segmenter: the model (used by this thread only).
         streams: the sources.
-        metrics: :class:`~ssd_isb.serve.metrics.Metrics` or None.
-        publisher: :class:`~ssd_isb.serve.mqtt.Publisher` or None.
+        metrics: :class:`~ssd_isb.apps.serve.metrics.Metrics` or None.
+        publisher: :class:`~ssd_isb.apps.serve.mqtt.Publisher` or None.
         jpeg_quality: of the overlays.
     """
 

@@ -13,9 +13,9 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from .errors import UsageError
-from .runtime.image_io import ImageError, read_image
-from .runtime.person_map import PersonMap
+from ..utils.errors import UsageError
+from ..runtime.image_io import ImageError, read_image
+from ..runtime.person_map import PersonMap
 
 BLUR_FRACTION = 0.04  # Gaussian sigma of the blurred background, as a share of the frame side
 

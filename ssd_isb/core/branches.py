@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .config import ISBConfig
+from ..config import ISBConfig
 
 Shape = Tuple[int, int]
 MODES = ("exact", "threshold", "rest", "all")

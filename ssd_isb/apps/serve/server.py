@@ -13,13 +13,13 @@ from typing import Dict, Optional
 
 from .settings import ServeSettings
 
-log = logging.getLogger("ssd_isb.serve")
+log = logging.getLogger("ssd_isb.apps.serve")
 GRACE_SECONDS = 3  # in-flight requests this long after a stop, then connections are closed
 
 
 def build_service(settings: ServeSettings):
     """(engine, app, metrics, publisher, stopping event) of the settings, not yet started."""
-    from ..runtime import Segmenter
+    from ...runtime import Segmenter
     from .app import build_app
     from .engine import Engine, Stream
     from .metrics import Metrics

@@ -19,18 +19,18 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from .errors import UsageError, check_range
-from .files import (RUN_MARK, OutputError, check_writable, release_run_folder, run_folder,
+from ..utils.errors import UsageError, check_range
+from ..utils.files import (RUN_MARK, OutputError, check_writable, release_run_folder, run_folder,
                     write_json)
-from .progress import progress
-from .runtime import ImageError, Segmenter, read_image
-from .runtime.coco_results import to_coco_results
-from .runtime.draw import draw_segmentation
-from .runtime.image_io import IMAGE_EXTENSIONS, is_image_file, list_images, truncated
-from .signals import Terminated, stopped_by
+from ..utils.progress import progress
+from ..runtime import ImageError, Segmenter, read_image
+from ..runtime.coco_results import to_coco_results
+from ..runtime.draw import draw_segmentation
+from ..runtime.image_io import IMAGE_EXTENSIONS, is_image_file, list_images, truncated
+from ..utils.signals import Terminated, stopped_by
 from .video import FrameSource, SourceError, check_video, video_writer
 
-log = logging.getLogger("ssd_isb.predict")
+log = logging.getLogger("ssd_isb.apps.predict")
 RESULTS = "results.json"
 TRACKS = "tracks.jsonl"  # with --track; tracks_mot.txt beside it
 
@@ -38,7 +38,7 @@ TRACKS = "tracks.jsonl"  # with --track; tracks_mot.txt beside it
 def _image_ids(annotations: Optional[str]) -> Dict[str, int]:
     if not annotations:
         return {}
-    from .data.coco import read_coco_json
+    from ..data.coco import read_coco_json
 
     data = read_coco_json(annotations)
     return {im["file_name"]: int(im["id"]) for im in data.get("images", [])}
@@ -191,7 +191,7 @@ def predict(model: Optional[str], source: str, output: str, backend: Optional[st
     """
     check_range("--score-threshold", score_threshold, 0.0, 1.0)
     check_range("--max-frames", max_frames, 1)
-    from .samples import resolve_source
+    from ..samples import resolve_source
 
     source = resolve_source(source)
     if not os.path.exists(source):
@@ -224,8 +224,8 @@ def _predict(model, source, output, backend, threads, score_threshold, annotatio
                     tiles=tiles, zoom=zoom)
     tracking = None
     if track:
-        from .tracking import tracker_for
-        from .tracking.output import TrackWriter
+        from ..tracking import tracker_for
+        from ..tracking.output import TrackWriter
 
         tracking = (tracker_for(score_threshold, similarity),
                     TrackWriter(os.path.join(output, TRACKS)))

@@ -14,15 +14,15 @@ from typing import Dict, Optional
 
 import cv2
 
-from .errors import UsageError, check_range
-from .files import OutputError, check_output_file, check_writable, write_json
+from ..utils.errors import UsageError, check_range
+from ..utils.files import OutputError, check_output_file, check_writable, write_json
 from .frame_pipeline import WINDOW, FramePipeline, fps_text, has_gui, stream_path  # noqa: F401
-from .progress import progress
-from .runtime import Segmenter
-from .signals import stopped_by
+from ..utils.progress import progress
+from ..runtime import Segmenter
+from ..utils.signals import stopped_by
 from .video import VIDEO_EXTENSIONS, FrameSource, SourceError
 
-log = logging.getLogger("ssd_isb.demo")
+log = logging.getLogger("ssd_isb.apps.demo")
 
 
 def check_outputs(output: Optional[str], tracks: Optional[str], summary_path: Optional[str]):
@@ -52,7 +52,7 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
 
     ``model`` None is the shipped default; ``summary_path`` also writes the summary as JSON.
     ``source`` may be a list: several sources run in one process
-    (:func:`ssd_isb.streams.run_streams`). ``track`` gives each person an ID kept from frame
+    (:func:`ssd_isb.apps.streams.run_streams`). ``track`` gives each person an ID kept from frame
     to frame (ByteTrack), and ``tracks`` writes them per frame (JSON lines + MOT ``.txt``).
     ``blur_background`` / ``replace_background`` (an image file) show the frame with what is
     not person blurred or replaced: from a semantic model's map, or from the union of an
@@ -86,7 +86,7 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
     if display and not has_gui():
         raise UsageError("this OpenCV has no window support (opencv-python-headless): use "
                          "--no-display, or pip install opencv-python")
-    from .samples import resolve_source
+    from ..samples import resolve_source
 
     sources = [resolve_source(str(s)) for s in (list(source) if isinstance(source, (list, tuple))
                                                else [source])]
@@ -102,7 +102,7 @@ def run_demo(model: Optional[str], source, output: Optional[str] = None, display
                            track=track, similarity=similarity, tracks=tracks, tiles=tiles,
                            zoom=zoom)
     if effect is not None:
-        from .runtime.semantic import person_segmenter
+        from ..runtime.semantic import person_segmenter
 
         seg = person_segmenter(model, backend, threads, score_threshold, tiles, zoom)
     else:

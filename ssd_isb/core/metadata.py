@@ -11,7 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional
 
-from .errors import SSDISBError
+from ..utils.errors import SSDISBError
 
 FORMAT_VERSION = 2  # 2: the two-stage graph (graph, branches, skip_steps, grid, stage_files)
 OUTPUT_NAMES = ("boxes", "scores", "classes", "count", "masks", "mask_windows")
@@ -44,7 +44,7 @@ class ModelMetadata:
     mask_box_margin: Optional[float] = None  # masks limited to their box grown by this; None: no
     params: Optional[int] = None
     config: Optional[dict] = None
-    # "two_stage": a detect stage and one stage per branch (ssd_isb.stages); "single": one
+    # "two_stage": a detect stage and one stage per branch (ssd_isb.core.stages); "single": one
     # graph with the six heads of OUTPUT_NAMES (files of format 1 are all single).
     graph: str = "single"
     branches: Optional[List[dict]] = None  # name, shape, mode, pool of each branch, in order
@@ -98,11 +98,11 @@ class ModelMetadata:
 
     @property
     def two_stage(self) -> bool:
-        """Whether the model is the two-stage graph (see :mod:`ssd_isb.stages`)."""
+        """Whether the model is the two-stage graph (see :mod:`ssd_isb.core.stages`)."""
         return self.graph == "two_stage"
 
     def branch_specs(self):
-        """The branches as :class:`~ssd_isb.branches.BranchSpec` (two-stage models)."""
+        """The branches as :class:`~ssd_isb.core.branches.BranchSpec` (two-stage models)."""
         from .branches import BranchSpec
 
         return [BranchSpec(tuple(b["shape"]), b["mode"], int(b.get("pool", 1)))
@@ -173,7 +173,7 @@ def model_config(model_path: str, given=None, sections=None):
         MetadataError: no sidecar, or a sidecar without a config (and none given).
         ConfigError: ``given`` differs from the model's config; the message lists the keys.
     """
-    from .config import MODEL_SECTIONS, ConfigError, config_differences, from_dict
+    from ..config import MODEL_SECTIONS, ConfigError, config_differences, from_dict
 
     try:
         meta = read_sidecar(model_path)

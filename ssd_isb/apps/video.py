@@ -19,11 +19,11 @@ from typing import Iterator, Optional, Tuple, Union
 import cv2
 import numpy as np
 
-from .errors import SSDISBError
-from .files import check_writable
-from .runtime.image_io import ImageError, list_images, read_image
+from ..utils.errors import SSDISBError
+from ..utils.files import check_writable
+from ..runtime.image_io import ImageError, list_images, read_image
 
-log = logging.getLogger("ssd_isb.video")
+log = logging.getLogger("ssd_isb.apps.video")
 
 MAX_BAD_FRAMES = 25  # consecutive unreadable frames that end a file
 
@@ -81,7 +81,7 @@ def check_video(path: str, frames: int) -> str:
     Raises:
         OutputError: ``path`` is missing, empty or unreadable (one line naming it).
     """
-    from .files import OutputError
+    from ..utils.files import OutputError
 
     cap = cv2.VideoCapture(path)
     try:

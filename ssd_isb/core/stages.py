@@ -52,7 +52,7 @@ def features_io(meta) -> Tuple[List[str], List[str]]:
 
 def stage_io(meta) -> Tuple[Tuple[List[str], List[str]], Tuple[List[str], List[str]]]:
     """(inputs, outputs) by name of the detect stage and of all branches together, for a
-    two-stage model's metadata (:class:`~ssd_isb.metadata.ModelMetadata`)."""
+    two-stage model's metadata (:class:`~ssd_isb.core.metadata.ModelMetadata`)."""
     steps = int(meta.skip_steps)
     detect = (["image"], list(DETECTIONS) + feature_names(steps))
     names = [b["name"] for b in meta.branches]

@@ -25,11 +25,11 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .errors import UsageError, check_range
-from .runtime.boxes import iou_matrix, xyxy_to_xywh
-from .runtime.coco_results import box_mask
-from .runtime.result import Segmentation
-from .runtime.rle import encode_mask, mask_area
+from ..utils.errors import UsageError, check_range
+from ..runtime.boxes import iou_matrix, xyxy_to_xywh
+from ..runtime.coco_results import box_mask
+from ..runtime.result import Segmentation
+from ..runtime.rle import encode_mask, mask_area
 
 FLIP_BOX_IOU = 0.7
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import List, Optional
 
-from ..errors import UsageError, check_range
+from ...utils.errors import UsageError, check_range
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a 12 MP phone JPEG is 3-8 MB
 MAX_UPLOAD_PIXELS = 40_000_000  # beyond it a person's full-resolution mask alone is 40 MB

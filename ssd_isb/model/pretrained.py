@@ -24,8 +24,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .errors import SSDISBError
-from .layer_names import is_box_predictor
+from ..utils.errors import SSDISBError
+from ..core.layer_names import is_box_predictor
 
 COCO_NUM_CLASSES = 90  # the zoo predictor has 91 columns: background + 90 label-map ids
 
@@ -69,8 +69,8 @@ def read_zoo_tflite(path: str) -> Dict[str, LayerWeights]:
     """
     if not os.path.exists(path):
         raise WeightImportError(f"{path}: no such file")
-    from .runtime.backends.base import BackendError
-    from .runtime.tflite import dequantize, open_interpreter
+    from ..runtime.backends.base import BackendError
+    from ..runtime.tflite import dequantize, open_interpreter
 
     try:
         interpreter = open_interpreter(path, allocate=False)
@@ -274,8 +274,8 @@ def import_weights(cfg, source: str, output: str, classes: str = "config",
     """
     import dataclasses
 
-    from .config import ConfigError
-    from .files import write_json
+    from ..config import ConfigError
+    from ..utils.files import write_json
 
     names = DEFAULT_LABEL_MAP
     if label_map:
@@ -289,7 +289,7 @@ def import_weights(cfg, source: str, output: str, classes: str = "config",
         class_ids = list(range(1, COCO_NUM_CLASSES + 1))
     else:
         class_ids = coco_class_ids(cfg.model.class_names, names)
-    from .model import SSDISB, build_detector, save_model
+    from . import SSDISB, build_detector, save_model
 
     weights = read_source(source)
     detector = build_detector(cfg)
@@ -318,7 +318,7 @@ def import_encoder(model, source_path: str) -> dict:
     Raises:
         WeightImportError: a layer is missing or has another shape (the depth multiplier).
     """
-    from .model.semantic import semantic_net_of
+    from .semantic import semantic_net_of
 
     net = model if model.name.startswith("semantic_net_") else semantic_net_of(model)
     return import_into_detector(net, read_source(source_path), source_name=source_path,

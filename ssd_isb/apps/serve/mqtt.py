@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Dict, Optional
 
-log = logging.getLogger("ssd_isb.serve")
+log = logging.getLogger("ssd_isb.apps.serve")
 
 
 class Publisher:
