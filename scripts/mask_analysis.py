@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     from ssd_isb.evaluation.evaluate import load_ground_truth
     from ssd_isb.evaluation.metrics import coco_metrics
     from ssd_isb.runtime import Segmenter
-    from ssd_isb.runtime.boxes import (
+    from ssd_isb.core.boxes import (
         cells_to_normalized,
         iou_matrix,
         pixels_to_normalized,

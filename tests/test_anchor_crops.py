@@ -9,7 +9,7 @@ from ssd_isb.config import load_config
 from ssd_isb.data import load_spec
 from ssd_isb.data.examples import ExampleMaker, anchor_boxes
 from ssd_isb.core.encompassing import encompassing_windows
-from ssd_isb.runtime.boxes import iou_matrix
+from ssd_isb.core.boxes import iou_matrix
 
 
 def test_crops_are_the_anchor_windows():

@@ -111,3 +111,71 @@ print("\\n".join(failed) or "ok")
                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().splitlines()[-1] == "ok", res.stdout
+
+
+# The roles, in the order they may import each other (a role imports only roles before it,
+# and itself). The package root keeps the command and the config; everything else has a role.
+ROLES = ["utils", "config", "core", "tensorrt", "runtime", "teacher", "peers", "tracking",
+         "measure", "data", "evaluation", "model", "training", "export", "zoo", "samples",
+         "apps", "commands", "cli", "__main__"]
+# Where a lower role reaches a higher one only inside a function, for a reason stated here.
+ALLOWED_UPWARD = {
+    # The shipped default model and the sample photos are looked up where a command needs them.
+    ("runtime", "zoo"), ("runtime", "samples"), ("measure", "zoo"), ("measure", "samples"),
+    ("apps", "zoo"),
+    # A .keras model runs through its Keras stages (TensorFlow, only for .keras files).
+    ("runtime", "export"), ("runtime", "model"), ("runtime", "config"),
+    # Teacher and measurements score what they make (pycocotools, only when asked).
+    ("measure", "evaluation"), ("teacher", "evaluation"), ("teacher", "data"),
+    ("measure", "data"), ("zoo", "core"),
+    # The engine builder's int8 calibration batcher reads images as the runtime does (the
+    # engine runner below it is what the runtime's TensorRT backend uses).
+    ("tensorrt", "runtime"),
+}
+
+
+def _role(module):
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "ssd_isb"
+
+
+def test_the_package_root_keeps_at_most_10_modules():
+    root = [f for f in os.listdir(PACKAGE) if f.endswith(".py")]
+    assert len(root) <= 10, sorted(root)
+
+
+def test_roles_import_only_the_roles_before_them():
+    modules = _modules()
+    order = {r: i for i, r in enumerate(ROLES)}
+    wrong = []
+    for m, (p, pkg) in modules.items():
+        a = _role(m)
+        for d in _imports(m, p, pkg, modules):
+            b = _role(d)
+            if a == b or a not in order or b not in order or a == "ssd_isb" or b == "ssd_isb":
+                continue
+            if order[b] > order[a] and (a, b) not in ALLOWED_UPWARD:
+                wrong.append(f"{m} -> {d}")
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("old,new", [("ssd_isb.predict", "ssd_isb.apps.predict"),
+                                     ("ssd_isb.errors", "ssd_isb.utils.errors"),
+                                     ("ssd_isb.runtime.boxes", "ssd_isb.core.boxes"),
+                                     ("ssd_isb.serve.engine", "ssd_isb.apps.serve.engine")])
+def test_old_import_paths_work_for_a_release_with_a_warning(old, new):
+    """0.2 moved modules by role; code that imports the old paths keeps running, warned."""
+    code = f"""
+import importlib, warnings
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    old = importlib.import_module({old!r})
+new = importlib.import_module({new!r})
+assert old is new and new.__name__ == {new!r} and new.__spec__.name == {new!r}
+assert any(issubclass(w.category, DeprecationWarning) and {new!r} in str(w.message)
+           for w in caught), [str(w.message) for w in caught]
+print("ok")
+"""
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert res.stdout.strip() == "ok", res.stderr[-1500:]

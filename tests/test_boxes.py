@@ -1,9 +1,9 @@
-"""The five box formats and their converters (ssd_isb.runtime.boxes), TF-free."""
+"""The five box formats and their converters (ssd_isb.core.boxes), TF-free."""
 
 import numpy as np
 
 from ssd_isb.core.encompassing import encompassing_windows
-from ssd_isb.runtime.boxes import (cells_to_normalized, center_to_corners, center_xywh_to_xyxy,
+from ssd_isb.core.boxes import (cells_to_normalized, center_to_corners, center_xywh_to_xyxy,
                                    iou_matrix, normalized_to_pixels, pixels_to_normalized,
                                    swap_xy, window_pixels, xywh_to_xyxy, xyxy_to_xywh)
 

@@ -67,11 +67,11 @@ def test_truncated_file_ends_cleanly(model, tmp_path, caplog):
     cut = tmp_path / "cut.avi"
     data = open(need(VIDEO), "rb").read()
     cut.write_bytes(data[:len(data) // 10])
-    with caplog.at_level(logging.WARNING, logger="ssd_isb.apps.video"):
+    with caplog.at_level(logging.WARNING, logger="ssd_isb.runtime.video"):
         summary = run_demo(model, str(cut), display=False, score_threshold=0.3)
     assert 0 < summary["frames"] < 795
     assert summary["ended_by"] == "file ends early" and summary["unreadable"] == 0
-    said = [r.getMessage() for r in caplog.records if r.name == "ssd_isb.apps.video"]
+    said = [r.getMessage() for r in caplog.records if r.name == "ssd_isb.runtime.video"]
     assert len(said) == 1 and "before the 795 frames its header gives" in said[0], said
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from ssd_isb.core.encompassing import EDGE_TOLERANCE, encompassing_windows
-from ssd_isb.runtime.boxes import cells_to_normalized as windows_to_boxes
+from ssd_isb.core.boxes import cells_to_normalized as windows_to_boxes
 
 
 def _random_boxes(rng, n):

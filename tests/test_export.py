@@ -143,7 +143,7 @@ def test_two_stage_agrees_with_the_single_graph(exports, fmt, q):
 
     from ssd_isb.export.agreement import single_graph, two_stage as staged
     from ssd_isb.runtime import Segmenter, model_input
-    from ssd_isb.runtime.boxes import iou_matrix
+    from ssd_isb.core.boxes import iou_matrix
 
     one = Segmenter(exports[(TRAINED, fmt, q, "single")]["output"], threads=2)
     two = Segmenter(exports[(TRAINED, fmt, q, "two_stage")]["output"], threads=2)
@@ -384,7 +384,7 @@ def test_int8_crops_the_encompassing_window_of_its_own_boxes(exports):
 
     from ssd_isb.core.encompassing import encompassing_windows
     from ssd_isb.runtime import load_backend, model_input
-    from ssd_isb.runtime.boxes import cells_to_normalized as windows_to_boxes
+    from ssd_isb.core.boxes import cells_to_normalized as windows_to_boxes
 
     backend = load_backend(exports[(TRAINED, "tflite", "int8", "single")]["output"])
     folder = need(os.path.join(DATA, "coco_person_val2017", "images"))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, ROOT, need
-from ssd_isb.runtime.boxes import iou_matrix
+from ssd_isb.core.boxes import iou_matrix
 
 ZOO = os.path.join(ROOT, "ssd_isb", "zoo")
 MODELS = ("ssd_isb_multi_shape_int8.tflite", "ssd_isb_multi_shape_fp32.tflite",

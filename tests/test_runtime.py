@@ -18,7 +18,7 @@ def test_import_runtime_does_not_import_tensorflow():
     code = ("import sys, ssd_isb, ssd_isb.runtime, ssd_isb.config, ssd_isb.core.anchors, "
             "ssd_isb.core.branches, ssd_isb.core.encompassing, ssd_isb.core.shapes, ssd_isb.core.metadata, "
             "ssd_isb.cli, ssd_isb.apps.demo, ssd_isb.apps.streams, ssd_isb.apps.frame_pipeline, ssd_isb.tracking, "
-            "ssd_isb.measure.benchmark, ssd_isb.apps.video, "
+            "ssd_isb.measure.benchmark, ssd_isb.runtime.video, "
             "ssd_isb.tensorrt, ssd_isb.export, ssd_isb.export.onnx_export, ssd_isb.zoo, "
             "ssd_isb.apps.predict, ssd_isb.measure.comparison, ssd_isb.peers, "
             "ssd_isb.measure.memory, ssd_isb.runtime.tflite, ssd_isb.runtime.protocol, "

@@ -6,7 +6,7 @@ import os
 import numpy as np
 from conftest import DATA, need
 from ssd_isb.runtime import Segmenter
-from ssd_isb.runtime.boxes import iou_matrix
+from ssd_isb.core.boxes import iou_matrix
 from ssd_isb.runtime.regions import full_region
 
 PHOTOS = os.path.join(DATA, "coco_person_val2017")

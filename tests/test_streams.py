@@ -14,7 +14,7 @@ import pytest
 
 from conftest import DATA, ROOT, need
 from ssd_isb.apps.streams import run_streams
-from ssd_isb.apps.video import SourceError
+from ssd_isb.runtime.video import SourceError
 from test_demo import _MJPEG
 
 VIDEO = os.path.join(DATA, "videos", "pedestrians_480x360.avi")

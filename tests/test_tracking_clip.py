@@ -7,7 +7,7 @@ import pytest
 
 from conftest import DATA, need
 from ssd_isb.runtime import Segmenter
-from ssd_isb.runtime.boxes import iou_matrix
+from ssd_isb.core.boxes import iou_matrix
 from ssd_isb.tracking import Tracker
 from ssd_isb.tracking.metrics import identity_measures
 from ssd_isb.tracking.synthetic import make_clip

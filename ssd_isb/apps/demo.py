@@ -20,7 +20,7 @@ from .frame_pipeline import WINDOW, FramePipeline, fps_text, has_gui, stream_pat
 from ..utils.progress import progress
 from ..runtime import Segmenter
 from ..utils.signals import stopped_by
-from .video import VIDEO_EXTENSIONS, FrameSource, SourceError
+from ..runtime.video import VIDEO_EXTENSIONS, FrameSource, SourceError
 
 log = logging.getLogger("ssd_isb.apps.demo")
 

@@ -18,7 +18,7 @@ from ..runtime.draw import draw_segmentation
 from .smoothing import MaskSmoother
 from ..tracking import tracker_for
 from ..tracking.output import TrackWriter
-from .video import check_video, video_writer
+from ..runtime.video import check_video, video_writer
 
 WINDOW = "ssd-isb"
 

@@ -28,7 +28,7 @@ from ..runtime.coco_results import to_coco_results
 from ..runtime.draw import draw_segmentation
 from ..runtime.image_io import IMAGE_EXTENSIONS, is_image_file, list_images, truncated
 from ..utils.signals import Terminated, stopped_by
-from .video import FrameSource, SourceError, check_video, video_writer
+from ..runtime.video import FrameSource, SourceError, check_video, video_writer
 
 log = logging.getLogger("ssd_isb.apps.predict")
 RESULTS = "results.json"

@@ -25,7 +25,7 @@ from ..utils.progress import progress
 from ..runtime import ImageError, read_image
 from ..runtime.image_io import is_image_file, list_images
 from ..runtime.rle import encode_mask
-from .video import SourceError
+from ..runtime.video import SourceError
 
 log = logging.getLogger("ssd_isb.apps.predict")
 TINT = np.array([60, 200, 60], np.float32)  # BGR green

@@ -14,7 +14,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..runtime.boxes import iou_matrix
+from ..core.boxes import iou_matrix
 from ..runtime.result import Segmentation
 
 

@@ -6,7 +6,7 @@ lags behind it (the frames it replaced are counted as dropped); a file waits for
 so no frame of it is lost. The model takes the streams in turn (round robin): every shipped
 model is exported with batch 1, so there is no batch to share between sources; each stream
 keeps its own tracker, smoother, output files and FPS. A stream that dies reconnects for its
-bounded time (:class:`~ssd_isb.apps.video.FrameSource`) and then ends alone; the others go on.
+bounded time (:class:`~ssd_isb.runtime.video.FrameSource`) and then ends alone; the others go on.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ..utils.files import OutputError, write_json
 from .frame_pipeline import WINDOW, FramePipeline, fps_text, stream_path
 from ..runtime import Segmenter
 from ..utils.signals import stopped_by
-from .video import FrameSource, SourceError
+from ..runtime.video import FrameSource, SourceError
 
 log = logging.getLogger("ssd_isb.apps.streams")
 
@@ -34,7 +34,7 @@ class _Unopened:
     live = False
 
     def __init__(self):
-        from .video import SourceStats
+        from ..runtime.video import SourceStats
 
         self.stats = SourceStats(ended_by="cannot open")
 

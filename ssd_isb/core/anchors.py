@@ -14,7 +14,7 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 from ..config import AnchorConfig
-from ..runtime.boxes import center_to_corners  # noqa: F401  (anchors -> yxyx)
+from .boxes import center_to_corners  # noqa: F401  (anchors -> yxyx)
 
 
 def feature_map_sizes(input_size: Sequence[int], num_layers: int = 6) -> List[Tuple[int, int]]:

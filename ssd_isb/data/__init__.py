@@ -35,7 +35,7 @@ def isb_shape_subset(records: Sequence[ImageRecord], shapes, grid,
     """Thesis 5.1.2: keep images with a person whose encompassing window has a branch shape;
     with ``annotations_only`` also drop the other annotations of those images."""
     from ..core.encompassing import encompassing_windows
-    from ..runtime.boxes import pixels_to_normalized
+    from ..core.boxes import pixels_to_normalized
 
     shapes = {tuple(s) for s in shapes}
     kept = []

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..utils.errors import SSDISBError
-from ..runtime.boxes import pixels_to_normalized, xywh_to_xyxy
+from ..core.boxes import pixels_to_normalized, xywh_to_xyxy
 
 
 class DatasetError(SSDISBError, ValueError):

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..core.anchors import generate_anchors
 from ..config import Config, mask_target_stride
-from ..runtime.boxes import center_to_corners, iou_matrix, pixels_to_normalized
+from ..core.boxes import center_to_corners, iou_matrix, pixels_to_normalized
 from ..runtime.image_io import read_image
 from .augment import InstancePool, Sample, augment, masks_to_boxes, resize
 from .coco import ImageRecord

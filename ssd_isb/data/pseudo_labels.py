@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from ..utils.errors import UsageError, check_range
-from ..runtime.boxes import iou_matrix, xyxy_to_xywh
+from ..core.boxes import iou_matrix, xyxy_to_xywh
 from ..runtime.coco_results import box_mask
 from ..runtime.result import Segmentation
 from ..runtime.rle import encode_mask, mask_area

@@ -12,7 +12,7 @@ from typing import Sequence, Tuple
 import numpy as np
 
 from ..core.box_coder import DEFAULT_SCALE_FACTORS, encode
-from ..runtime.boxes import iou_matrix
+from ..core.boxes import iou_matrix
 
 IGNORE = -1
 MATCH_THRESHOLD = 0.5

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.anchors import anchor_layers, generate_anchors  # noqa: F401  (anchor_layers: API)
 from ..core.box_coder import decode
-from ..runtime.boxes import iou_matrix
+from ..core.boxes import iou_matrix
 from .operating_point import match_detections
 
 

@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ..runtime.boxes import iou_matrix
+from ..core.boxes import iou_matrix
 
 
 def match_detections(boxes: np.ndarray, scores: np.ndarray, gt_boxes: np.ndarray,

@@ -6,7 +6,7 @@ from typing import Callable, Dict, Iterable
 
 import numpy as np
 
-from ..runtime.boxes import iou_matrix
+from ..core.boxes import iou_matrix
 from ..runtime.result import Segmentation
 
 # model input [1, H, W, 3], score threshold -> the Segmentation at H x W

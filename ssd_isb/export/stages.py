@@ -202,7 +202,7 @@ def zoomed_views(image: np.ndarray, boxes: np.ndarray, scores: np.ndarray, input
                  limit: int = 2):
     """(the person's box in the view, the view as a model input) for the first ``limit``
     people the runtime's zoom would look at again in one image (calibration data)."""
-    from ..runtime.boxes import normalized_to_pixels
+    from ..core.boxes import normalized_to_pixels
     from ..runtime.regions import full_region
     from ..runtime.zoom import AUTO, region_scale, zoom_targets
 

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 from ..core.branches import assign_branches, branch_slots, variant_specs
 from ..config import fcn_skip_steps
-from ..runtime.boxes import cells_to_normalized
+from ..core.boxes import cells_to_normalized
 from ..core.stages import LEVELS  # the stride-32, -16, -8, -4 maps relative to the stride-32 grid
 from .crops import crop_windows
 from .graph_ops import ops

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ..runtime.backends.base import BackendError
-from ..runtime.boxes import center_xywh_to_xyxy
+from ..core.boxes import center_xywh_to_xyxy
 from ..runtime.protocol import SegmenterBase
 from ..runtime.result import Segmentation
 from ..runtime.tflite import dequantize, open_interpreter, parameter_count, quantize

@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..runtime.boxes import normalized_to_pixels
+from ..core.boxes import normalized_to_pixels
 from ..runtime.protocol import SegmenterBase
 from ..runtime.result import Segmentation
 from ..runtime.tf_zoo_detector import TFZooDetector

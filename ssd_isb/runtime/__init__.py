@@ -1,7 +1,7 @@
 """TF-free deployment runtime: ``Segmenter`` over Keras, LiteRT, ONNX Runtime and TensorRT.
 
 Importing this package never imports TensorFlow; only the Keras backend does, when chosen.
-Its names load on first use, so a light helper such as :mod:`ssd_isb.runtime.boxes` can be
+Its names load on first use, so a light helper such as :mod:`ssd_isb.core.boxes` can be
 imported without OpenCV or a backend library.
 """
 

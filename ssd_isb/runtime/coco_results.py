@@ -6,7 +6,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .boxes import xyxy_to_xywh
+from ..core.boxes import xyxy_to_xywh
 from .result import Segmentation
 from .rle import encode_mask
 

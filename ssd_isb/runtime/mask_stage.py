@@ -16,7 +16,7 @@ import numpy as np
 from ..core.branches import BranchSpec, assign_branches
 from ..core.encompassing import encompassing_windows
 from ..core.stages import LEVELS, feature_names
-from .boxes import cells_to_normalized
+from ..core.boxes import cells_to_normalized
 from .crops import crop_windows
 
 # name of a branch, its crops -> logits [K, h', w', classes]

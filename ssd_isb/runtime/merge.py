@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from .boxes import iou_matrix
+from ..core.boxes import iou_matrix
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5,

@@ -12,7 +12,7 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .boxes import window_pixels
+from ..core.boxes import window_pixels
 
 
 def paste_into(out: np.ndarray, logits: np.ndarray, window: Sequence[float],

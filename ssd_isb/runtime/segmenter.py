@@ -11,7 +11,7 @@ import numpy as np
 
 from ..utils.errors import check_range
 from .backends import infer_backend, load_backend
-from .boxes import iou_matrix, normalized_to_pixels, pixels_to_normalized
+from ..core.boxes import iou_matrix, normalized_to_pixels, pixels_to_normalized
 from .image_io import model_input
 from .mask_stage import MaskStage, StageOutput, View
 from .merge import merge_passes

@@ -23,7 +23,7 @@ from typing import List, Optional
 import numpy as np
 
 from ..utils.errors import UsageError
-from ..runtime.boxes import iou_matrix
+from ..core.boxes import iou_matrix
 from ..runtime.result import Segmentation
 from .assignment import linear_assignment
 from .kalman import BoxKalman

@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from ..runtime.boxes import iou_matrix
+from ..core.boxes import iou_matrix
 from .assignment import linear_assignment
 
 

@@ -18,7 +18,7 @@ import os
 from typing import Optional
 
 from ..utils.files import check_output_file
-from ..runtime.boxes import xyxy_to_xywh
+from ..core.boxes import xyxy_to_xywh
 from ..runtime.result import Segmentation
 from ..runtime.rle import encode_mask
 

@@ -48,7 +48,7 @@ class Clip:
 
     def write(self, path: str, fps: float = 10.0) -> str:
         """Write the frames as a video (.mp4 or .avi) for the command-line tools."""
-        from ..apps.video import video_writer
+        from ..runtime.video import video_writer
 
         h, w = self.frames[0].shape[:2]
         writer = video_writer(path, fps, (w, h))

@@ -2,7 +2,7 @@
 
 A live page, a REST API, per-stream events over WebSocket and MQTT, and Prometheus metrics,
 around the same parts the demo uses: :class:`~ssd_isb.runtime.Segmenter`, a capture thread per
-source that reconnects (:class:`~ssd_isb.apps.video.FrameSource`), the tracker and the overlays.
+source that reconnects (:class:`~ssd_isb.runtime.video.FrameSource`), the tracker and the overlays.
 
 * :mod:`.settings`: what the command takes, checked before anything starts;
 * :mod:`.engine`: the one inference thread (photos first, then the streams in turn) and each

@@ -24,10 +24,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ...runtime.boxes import xyxy_to_xywh
+from ...core.boxes import xyxy_to_xywh
 from ...runtime.draw import draw_segmentation
 from ...runtime.rle import encode_mask
-from ..video import FrameSource, SourceError, is_live, parse_source
+from ...runtime.video import FrameSource, SourceError, is_live, parse_source
 from .presence import Presence
 
 log = logging.getLogger("ssd_isb.apps.serve")

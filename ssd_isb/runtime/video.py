@@ -21,9 +21,9 @@ import numpy as np
 
 from ..utils.errors import SSDISBError
 from ..utils.files import check_writable
-from ..runtime.image_io import ImageError, list_images, read_image
+from .image_io import ImageError, list_images, read_image
 
-log = logging.getLogger("ssd_isb.apps.video")
+log = logging.getLogger("ssd_isb.runtime.video")
 
 MAX_BAD_FRAMES = 25  # consecutive unreadable frames that end a file
 
