@@ -2,7 +2,7 @@
 
 Release 8 put a "person" box over more than half of many frames (the sea, a table, a suitcase
 lid) at scores 0.50-0.64: the coarsest anchor layers' background response, lifted over 0.5 by a
-score calibration sized for the finest layers (``scripts/score_by_layer.py``). On real frames,
+score calibration sized for the finest layers (``experiments/score_by_layer.py``). On real frames,
 at the default threshold, a detection covering more than half its frame must be a person:
 matched at box IoU >= 0.5 to a ground-truth person of that image. The shared street video has
 no annotations, and none of its people covers half a frame.

@@ -32,7 +32,7 @@ Offset = Union[float, Sequence[float]]
 
 def layer_offset(offset: Offset, layer_name: str) -> float:
     """The offset of one ``BoxPredictor_<l>/ClassPredictor`` layer: ``offset`` itself, or its
-    l-th entry when one offset per anchor layer is given (``scripts/score_by_layer.py``)."""
+    l-th entry when one offset per anchor layer is given (``experiments/score_by_layer.py``)."""
     if isinstance(offset, (int, float)):
         return float(offset)
     index = int(layer_name[len("BoxPredictor_"):].split("_", 1)[0].split("/", 1)[0])

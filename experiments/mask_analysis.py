@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where the masks lose: a decomposition of mask quality on a COCO split (issue 14, step 1).
 
-    python scripts/mask_analysis.py --model ssd_isb/zoo/ssd_isb_multi_shape_fp32.tflite \\
+    python experiments/mask_analysis.py --model ssd_isb/zoo/ssd_isb_multi_shape_fp32.tflite \\
         --split val --output runs/analysis/ms_fp32.json --markdown runs/analysis/ms_fp32.md
 
 For detections (score >= --score) matched to a ground-truth person at box IoU >= 0.5:

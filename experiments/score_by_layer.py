@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Found and false detections per SSD anchor layer, and per-layer score offsets (issue 26).
 
-    python scripts/score_by_layer.py --model runs/m/model.keras --split train \\
+    python experiments/score_by_layer.py --model runs/m/model.keras --split train \\
         --output runs/m/layers.json [--tune --apply runs/m/model.keras --out-model C.keras]
 
 Runs the ``.keras`` model's detector once per image, replays its post-processing in numpy

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Thesis 3.1.4 here: does training with crops at the matched default anchors converge?
 
-    python scripts/anchor_crops_report.py --runs runs --output docs/results/anchor_crops
+    python experiments/anchor_crops_report.py --runs runs --output docs/results/anchor_crops
 
 Reads the two runs of ``configs/experiments/anchor_crops{,_control}.yaml`` (same init, seed,
 data and updates): the mask loss of every logged batch and each epoch's validation mask loss

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Issue 26: does R3's recipe (detector + teacher masks) keep improving with more updates?
 
-    python scripts/detector_curve_report.py --run runs/r3_curve --evals runs \
+    python experiments/detector_curve_report.py --run runs/r3_curve --evals runs \
         --output docs/results/detector_curve
 
 Reads a run of ``configs/experiments/detector.yaml`` whose checkpoint was copied at every

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Box AP of a trained model's detector at other input sizes (issue 26: 320 or 384?).
 
-    python scripts/box_ap_at_size.py --model runs/m/model.keras --sizes 320 384 --split train
+    python experiments/box_ap_at_size.py --model runs/m/model.keras --sizes 320 384 --split train
 
 The detector's weights do not depend on the input size (anchors are relative to the frame), so
 one trained model is run at each size (its post-processing replayed in numpy,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Pseudo-label the people in videos and image folders with a trained model (issue 14, step 4).
 
-    python scripts/pseudo_label.py --model ssd_isb/zoo/ssd_isb_multi_shape_fp32.tflite \\
+    python experiments/pseudo_label.py --model ssd_isb/zoo/ssd_isb_multi_shape_fp32.tflite \\
         --video ../shared/data/videos/pedestrians_480x360.avi --every 4 \\
         --output runs/pseudo/pedestrians
 
