@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from ..errors import check_range
 from .backends import infer_backend, load_backend
 from .boxes import iou_matrix, normalized_to_pixels, pixels_to_normalized
-from .image_io import model_input
+from .image_io import ImageLike, model_input
 from .mask_stage import MaskStage, StageOutput, View
 from .merge import merge_passes
 from .paste import mask_limits, paste_masks
@@ -22,6 +22,9 @@ from .regions import (Region, TileSpec, cut_by_edges, full_region, parse_tiles, 
 from .result import Segmentation
 from .threads import AutoThreads, parse_threads
 from .zoom import ZoomSpec, parse_zoom, region_scale, zoom_targets
+
+if TYPE_CHECKING:  # the tracker is optional at run time, a type here
+    from ..tracking import Tracker
 
 MAX_THREADS = 256  # more than any CPU here has; LiteRT segfaults far above it
 
@@ -169,7 +172,7 @@ class Segmenter(SegmenterBase):
         """The thread count the model runs with now."""
         return self.backend.threads
 
-    def segment(self, image, color: str = "bgr") -> Segmentation:
+    def segment(self, image: ImageLike, color: str = "bgr") -> Segmentation:
         result = super().segment(image, color)
         self._retune()
         return result
@@ -309,7 +312,8 @@ class Segmenter(SegmenterBase):
             zoomed[k] = True
         return zoomed
 
-    def segment_boxes(self, image, boxes: np.ndarray, color: str = "bgr") -> Segmentation:
+    def segment_boxes(self, image: ImageLike, boxes: np.ndarray,
+                      color: str = "bgr") -> Segmentation:
         """Masks for given person boxes instead of detected ones (the branches given perfect
         detections: a box-prompted mask, e.g. for a human box without a mask).
 
@@ -352,7 +356,7 @@ class Segmenter(SegmenterBase):
         return decode_stages(out, size, self.class_names, self.mask_threshold,
                              self.mask_box_margin)
 
-    def track(self, image, tracker, color: str = "bgr") -> Segmentation:
+    def track(self, image: ImageLike, tracker: "Tracker", color: str = "bgr") -> Segmentation:
         """The people of one video frame with their track IDs (:class:`ssd_isb.tracking.Tracker`).
 
         The detector's boxes down to the tracker's ``low_score`` go to the tracker (ByteTrack
