@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -22,9 +22,6 @@ from .regions import (Region, TileSpec, cut_by_edges, full_region, parse_tiles, 
 from .result import Segmentation
 from .threads import AutoThreads, parse_threads
 from .zoom import ZoomSpec, parse_zoom, region_scale, zoom_targets
-
-if TYPE_CHECKING:  # the tracker is optional at run time, a type here
-    from ..tracking import Tracker
 
 MAX_THREADS = 256  # more than any CPU here has; LiteRT segfaults far above it
 
@@ -356,7 +353,7 @@ class Segmenter(SegmenterBase):
         return decode_stages(out, size, self.class_names, self.mask_threshold,
                              self.mask_box_margin)
 
-    def track(self, image: ImageLike, tracker: "Tracker", color: str = "bgr") -> Segmentation:
+    def track(self, image: ImageLike, tracker: "ssd_isb.tracking.Tracker", color: str = "bgr") -> Segmentation:
         """The people of one video frame with their track IDs (:class:`ssd_isb.tracking.Tracker`).
 
         The detector's boxes down to the tracker's ``low_score`` go to the tracker (ByteTrack
