@@ -43,16 +43,29 @@ def need(path):
     return path
 
 
+SAMPLES = os.path.join(ROOT, "ssd_isb", "samples")  # four COCO photos with their annotations
+
+
+def photo_set():
+    """(annotations, images folder) of real person photos with masks: ../shared's COCO person
+    set, or, in a clone without it, the four photos shipped with the package."""
+    shared = os.path.join(DATA, "coco_person_val2017")
+    if os.path.exists(os.path.join(shared, "annotations.json")):
+        return os.path.join(shared, "annotations.json"), os.path.join(shared, "images")
+    return os.path.join(SAMPLES, "annotations.json"), SAMPLES
+
+
 @pytest.fixture(scope="session")
 def person_images():
-    """Real COCO val2017 images with people."""
-    folder = need(os.path.join(DATA, "coco_person_val2017", "images"))
+    """Real COCO val2017 images with people (the shipped samples without ../shared)."""
+    folder = photo_set()[1]
     return sorted(glob.glob(os.path.join(folder, "*.jpg")))
 
 
 @pytest.fixture(scope="session")
 def mini_coco(tmp_path_factory):
-    """A small COCO dataset on disk built from real coco_person_val2017 images and annotations,
+    """A small COCO dataset on disk built from real coco_person_val2017 images and annotations
+    (the shipped samples without ../shared),
     plus the awkward cases: a corrupt JPEG, a grayscale PNG, an RGBA PNG, a CMYK JPEG, an image
     without persons, a degenerate annotation, a crowd region and a missing file."""
     import json
@@ -60,8 +73,8 @@ def mini_coco(tmp_path_factory):
     import cv2
     import numpy as np
 
-    src = need(os.path.join(DATA, "coco_person_val2017"))
-    with open(os.path.join(src, "annotations.json")) as fh:
+    annotations, src_images = photo_set()
+    with open(annotations) as fh:
         data = json.load(fh)
     crowd_ids = {a["image_id"] for a in data["annotations"] if a.get("iscrowd")}
     images = [im for im in data["images"] if im["id"] not in crowd_ids][:16]
@@ -72,7 +85,7 @@ def mini_coco(tmp_path_factory):
     keep = {im["id"] for im in images}
     anns = [a for a in data["annotations"] if a["image_id"] in keep]
     for im in images:
-        bgr = cv2.imread(os.path.join(src, "images", im["file_name"]))
+        bgr = cv2.imread(os.path.join(src_images, im["file_name"]))
         cv2.imwrite(str(img_dir / im["file_name"]), bgr)
     # Awkward encodings of real images (same content, other file names and formats).
     extra = []
@@ -85,7 +98,7 @@ def mini_coco(tmp_path_factory):
         for a in [a for a in anns if a["image_id"] == base["id"]]:
             anns.append(dict(a, id=a["id"] + 10_000_000 * (len(extra)), image_id=new["id"]))
 
-    bgr = cv2.imread(os.path.join(src, "images", base["file_name"]))
+    bgr = cv2.imread(os.path.join(src_images, base["file_name"]))
     add("gray.png", lambda p: cv2.imwrite(p, cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)))
     add("alpha.png", lambda p: cv2.imwrite(p, cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)))
 

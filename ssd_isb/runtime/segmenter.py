@@ -12,7 +12,7 @@ import numpy as np
 from ..utils.errors import check_range
 from .backends import infer_backend, load_backend
 from ..core.boxes import iou_matrix, normalized_to_pixels, pixels_to_normalized
-from .image_io import model_input
+from .image_io import ImageLike, model_input
 from .mask_stage import MaskStage, StageOutput, View
 from .merge import merge_passes
 from .paste import mask_limits, paste_masks
@@ -169,7 +169,7 @@ class Segmenter(SegmenterBase):
         """The thread count the model runs with now."""
         return self.backend.threads
 
-    def segment(self, image, color: str = "bgr") -> Segmentation:
+    def segment(self, image: ImageLike, color: str = "bgr") -> Segmentation:
         result = super().segment(image, color)
         self._retune()
         return result
@@ -309,7 +309,8 @@ class Segmenter(SegmenterBase):
             zoomed[k] = True
         return zoomed
 
-    def segment_boxes(self, image, boxes: np.ndarray, color: str = "bgr") -> Segmentation:
+    def segment_boxes(self, image: ImageLike, boxes: np.ndarray,
+                      color: str = "bgr") -> Segmentation:
         """Masks for given person boxes instead of detected ones (the branches given perfect
         detections: a box-prompted mask, e.g. for a human box without a mask).
 
@@ -352,7 +353,7 @@ class Segmenter(SegmenterBase):
         return decode_stages(out, size, self.class_names, self.mask_threshold,
                              self.mask_box_margin)
 
-    def track(self, image, tracker, color: str = "bgr") -> Segmentation:
+    def track(self, image: ImageLike, tracker: "ssd_isb.tracking.Tracker", color: str = "bgr") -> Segmentation:
         """The people of one video frame with their track IDs (:class:`ssd_isb.tracking.Tracker`).
 
         The detector's boxes down to the tracker's ``low_score`` go to the tracker (ByteTrack
