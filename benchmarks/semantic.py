@@ -9,7 +9,7 @@ into ``<config>/export/``), scores person IoU / mIoU on
   * the training side of coco_person_val2017 (``--split train``: where the shipped model is
     chosen),
   * the dev split (``--split val``, measured once per release),
-  * the second split (``scripts/second_split.py``: held-out COCO subsets and Penn-Fudan,
+  * the second split (``experiments/second_split.py``: held-out COCO subsets and Penn-Fudan,
     nothing chosen on it),
 then times every model on the same real frames in one interleaved run (2 threads, median and
 p90 of ``--timing-runs``) and measures each one's peak RSS in a fresh TF-free process.

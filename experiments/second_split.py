@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the second held-out split: mask-labelled people that no setting was chosen on.
 
-    python scripts/second_split.py --output runs/second_split
+    python experiments/second_split.py --output runs/second_split
 
 The dev split (``coco_person_val2017``, crc32 % 5 == 0) is where releases are measured; choices
 are made on training-side images. This split is for reporting only, beside dev: the held-out
