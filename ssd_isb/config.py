@@ -122,6 +122,20 @@ def phase_train(train: "TrainConfig", index: int) -> "TrainConfig":
     return _build(TrainConfig, {**base, **changes, "steps": phase.steps}, key)
 
 
+def phase_augment(augment: "AugmentConfig", phase: "PhaseConfig", index: int) -> "AugmentConfig":
+    """The ``data.augment`` block phase ``index`` trains with: ``augment`` with the phase's
+    ``augment`` keys.
+
+    Raises:
+        ConfigError: a key is not an augment key or has the wrong type (named).
+    """
+    changes = phase.augment or {}
+    key = f"train.phases[{index}].augment"
+    if not isinstance(changes, dict):
+        raise ConfigError(f"{key}: expected a mapping of data.augment keys, got {changes!r}")
+    return _build(AugmentConfig, {**dataclasses.asdict(augment), **changes}, key)
+
+
 def mask_target_stride(train: "TrainConfig", isb: Optional[ISBConfig] = None) -> int:
     """Stride of the ground-truth masks the data pipeline makes: 8, or the mask loss stride or
     the branch output stride (``isb``: FCN-4) when that is finer."""
@@ -196,6 +210,13 @@ class PhaseConfig:
     # recipe's workdir: its model.keras), as the shipped Single-Branch takes the Multi-Shape
     # model's (``ssd-isb transplant-detector``). Empty: keep its own.
     detector_from: str = ""
+    # data.augment keys this phase changes (zoom_crop_probability, ...); checked against
+    # AugmentConfig when the config loads.
+    augment: Any = None
+    # After training (and calibrating): each SSD anchor layer's class logits shift by these
+    # (one number per layer, 6). Release 9 lowers the coarse layers, whose frame-sized boxes
+    # answered "person" on scenes where the person is a part of the frame.
+    layer_score_offsets: Optional[List[float]] = None
 
 
 @dataclass
@@ -595,6 +616,11 @@ def validate(cfg: Config) -> Config:
                 raise ConfigError(f"{key}.set.{bad}: not a phase setting (use {key}."
                                   f"{'steps' if bad == 'steps' else 'name'})")
         phase_train(t, i)  # unknown keys and wrong types, named
+        phase_augment(d.augment, phase, i)
+        offsets = phase.layer_score_offsets
+        if offsets is not None and len(offsets) != 6:
+            raise ConfigError(f"{key}.layer_score_offsets: one number per SSD anchor layer (6), "
+                              f"got {len(offsets)}")
     if len({p.name for p in t.phases}) != len(t.phases):
         raise ConfigError("train.phases: two phases share a name")
     if t.all_negatives_from_layer is not None and not 0 <= t.all_negatives_from_layer < 6:

@@ -162,6 +162,10 @@ def _write(tmp_path, data, name="bad.yaml"):
     ({"train": {"phases": [{"name": "a"}, {"name": "a"}]}}, "two phases share a name"),
     ({"train": {"phases": [{"name": "a b"}]}}, "train.phases[0].name: a short name"),
     ({"train": {"phases": [{"name": "a", "stpes": 3}]}}, "train.phases[0].stpes: unknown key"),
+    ({"train": {"phases": [{"name": "a", "augment": {"zoom_crop_probabilty": 0.5}}]}},
+     "train.phases[0].augment.zoom_crop_probabilty: unknown key"),
+    ({"train": {"phases": [{"name": "a", "layer_score_offsets": [0, -1]}]}},
+     "train.phases[0].layer_score_offsets: one number per SSD anchor layer"),
 ])
 def test_config_errors_name_the_key(tmp_path, data, message):
     with pytest.raises(ConfigError) as err:

@@ -284,7 +284,7 @@ def markdown_table(report: Dict) -> str:
     head = ["Model", "Backend", "Precision", "Input", "FPS", "Latency ms (p90)",
             "Inference ms", "Peak RSS MB (model)", "File MB", "Params"]
     if has_ap:
-        head += ["Mask AP50", "Box AP50"]
+        head += ["Mask AP50", "Box AP50", "Mask AP50 small", "Box AP50 small"]
     if has_peer:
         head += ["Latency / peer"]
     if has_detector:
@@ -300,7 +300,8 @@ def markdown_table(report: Dict) -> str:
                  _fmt(r["model_bytes"] / 1e6, 2),
                  f"{r['params'] / 1e6:.2f} M" if r.get("params") else "–"]
         if has_ap:
-            cells += [_fmt(r.get("segm", {}).get("AP50")), _fmt(r.get("bbox", {}).get("AP50"))]
+            cells += [_fmt(r.get(kind, {}).get(key)) for key in ("AP50", "AP50_small")
+                      for kind in ("segm", "bbox")]
         if has_peer:
             cells += [f"{r['latency_vs_peer']:.2f}"]
         if has_detector:

@@ -17,7 +17,7 @@ import os
 import shutil
 from typing import Dict, List, Optional
 
-from ..config import Config, phase_train
+from ..config import Config, phase_augment, phase_train
 from ..utils.files import check_writable, write_json
 
 log = logging.getLogger("ssd_isb.train")
@@ -25,8 +25,10 @@ DONE = "phase.json"
 
 
 def phase_config(cfg: Config, index: int) -> Config:
-    """The config phase ``index`` trains with (its train block, no phases)."""
-    return dataclasses.replace(cfg, train=phase_train(cfg.train, index))
+    """The config phase ``index`` trains with (its train block and augmentation, no phases)."""
+    augment = phase_augment(cfg.data.augment, cfg.train.phases[index], index)
+    return dataclasses.replace(cfg, train=phase_train(cfg.train, index),
+                               data=dataclasses.replace(cfg.data, augment=augment))
 
 
 def phase_dir(workdir: str, index: int, name: str) -> str:
@@ -115,6 +117,13 @@ def run_recipe(cfg: Config, workdir: str, init: Optional[str], verbose: int = 1,
                                                         phase.calibrate_scores_images,
                                                         calibrated)
             row["model"] = calibrated
+        if phase.layer_score_offsets:
+            from .score_calibration import shift_model_file
+
+            shifted = os.path.join(folder, "model_layers.keras")
+            shift_model_file(row["model"], shifted, [float(x) for x in phase.layer_score_offsets])
+            log.info("class logits per anchor layer shifted by %s", phase.layer_score_offsets)
+            row.update(layer_score_offsets=list(phase.layer_score_offsets), model=shifted)
         if phase.detector_from:
             from .transplant import transplant_detector
 
