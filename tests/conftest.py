@@ -55,6 +55,35 @@ def photo_set():
     return os.path.join(SAMPLES, "annotations.json"), SAMPLES
 
 
+def street_video():
+    """A real video of people: ../shared's street video, or, in a clone without it, a clip
+    made once from the shipped photos (a slow pan across each, 480x360, 30 frames a photo,
+    120 in all, MJPG in an .avi as the street video is)."""
+    shared = os.path.join(DATA, "videos", "pedestrians_480x360.avi")
+    if os.path.exists(shared):
+        return shared
+    import tempfile
+
+    import cv2
+
+    path = os.path.join(tempfile.gettempdir(), f"ssd_isb_samples_clip_{os.getuid()}.avi")
+    if os.path.exists(path):
+        return path
+    part = path + f".{os.getpid()}.avi"
+    writer = cv2.VideoWriter(part, cv2.VideoWriter_fourcc(*"MJPG"), 15, (480, 360))
+    for name in sorted(glob.glob(os.path.join(SAMPLES, "*.jpg"))):
+        image = cv2.imread(name)
+        scale = 1.3 * max(480 / image.shape[1], 360 / image.shape[0])
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+        for k in range(30):
+            x, y = round((w - 480) * k / 29), round((h - 360) * k / 29)
+            writer.write(image[y:y + 360, x:x + 480])
+    writer.release()
+    os.replace(part, path)  # whole or absent: parallel sessions may race to build it
+    return path
+
+
 @pytest.fixture(scope="session")
 def person_images():
     """Real COCO val2017 images with people (the shipped samples without ../shared)."""

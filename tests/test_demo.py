@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DATA, ZOO_TFLITE, need
+from conftest import ZOO_TFLITE, need, street_video
 from ssd_isb.apps.smoothing import MaskSmoother
 
-VIDEO = os.path.join(DATA, "videos", "pedestrians_480x360.avi")
+VIDEO = street_video()  # ../shared's street video, or a clip of the shipped photos
 
 
 @pytest.fixture(scope="module")

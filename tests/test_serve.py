@@ -18,12 +18,12 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DATA, ROOT, need
+from conftest import ROOT, need, street_video
 
 httpx = pytest.importorskip("httpx", reason="the dev extra installs httpx")
 pytest.importorskip("uvicorn", reason="ssd-isb serve needs the serve extra")
 
-VIDEO = os.path.join(DATA, "videos", "pedestrians_480x360.avi")
+VIDEO = street_video()  # ../shared's street video, or a clip of the shipped photos
 PHOTO = os.path.join(ROOT, "ssd_isb", "samples", "000000000885.jpg")
 FAST = ["--tiles", "off", "--zoom", "off"]
 

@@ -12,12 +12,12 @@ import threading
 import cv2
 import pytest
 
-from conftest import DATA, ROOT, need
+from conftest import ROOT, need, street_video
 from ssd_isb.apps.streams import run_streams
 from ssd_isb.runtime.video import SourceError
 from test_demo import _MJPEG
 
-VIDEO = os.path.join(DATA, "videos", "pedestrians_480x360.avi")
+VIDEO = street_video()  # ../shared's street video, or a clip of the shipped photos
 
 
 def test_two_files_each_get_every_frame_and_their_own_files(tmp_path):
