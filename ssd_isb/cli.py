@@ -8,6 +8,7 @@ prints it as one line, exit 2; a missing extra and Ctrl-C get one line too.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional
 
@@ -311,7 +312,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             return exit_code(stop)
         text, code = text if isinstance(text, tuple) else (text, 0)
         if text:
-            print(text)
+            try:
+                print(text, flush=True)
+            except BrokenPipeError:
+                # `ssd-isb models | head`: the reader left; no traceback, and none at exit
+                # when Python flushes the closed stdout again.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
 

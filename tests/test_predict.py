@@ -181,6 +181,17 @@ def test_models_lists_the_zoo(capsys):
                                            if f.endswith((".tflite", ".onnx", ".keras"))}
 
 
+def test_models_into_a_closed_pipe_is_quiet():
+    """`ssd-isb models | head -1`: the reader leaves early (here before a line is written:
+    `true` reads nothing); no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    r = subprocess.run(f"{sys.executable} -m ssd_isb models | true", shell=True,
+                       capture_output=True, text=True, timeout=120)
+    assert r.stderr == "", r.stderr
+
+
 def test_predict_runs_without_tensorflow(tmp_path):
     src = need(os.path.join(DATA, "coco_person_val2017", "images", CROWD))
     code = BLOCK_TF + f"""
