@@ -25,7 +25,7 @@ EXPECTED = {"single_branch", "single_shape", "single_shape_plus", "multi_shape",
 RELEASE_STEPS = {"finetune_masks_multi_shape", "finetune_masks_single_branch",
                  "finetune_masks_stride4_multi_shape", "finetune_masks_stride4_single_branch",
                  "finetune_masks_fcn4_multi_shape", "finetune_detector_multi_shape",
-                 "finetune_detector_stride2_multi_shape"}
+                 "finetune_detector_stride2_multi_shape", "finetune_zoom_crops_multi_shape"}
 
 
 def test_all_experiments_present():
@@ -230,12 +230,13 @@ def _phase_against_step(recipe, index, path):
 
 def test_the_shipped_recipe_replays_the_release_configs():
     """Each phase of configs/ssd_isb_multi_shape.yaml trains as the release config it stands
-    for did (train block, data, model): the recipe is the eight releases, not a new model."""
+    for did (train block, data, model): the recipe is the nine releases, not a new model."""
     recipe = load_config("ssd_isb_multi_shape")
     releases = ["configs/embedded_multi_shape.yaml", release("finetune_masks_multi_shape")] + \
         [release("finetune_masks_stride4_multi_shape")] * 3 + \
         [release("finetune_detector_multi_shape")] * 2 + \
-        [release("finetune_detector_stride2_multi_shape")]
+        [release("finetune_detector_stride2_multi_shape"),
+         release("finetune_zoom_crops_multi_shape")]
     assert len(recipe.train.phases) == len(releases)
     for i, name in enumerate(releases):
         phase, step, differ = _phase_against_step(recipe, i, name)
@@ -243,10 +244,14 @@ def test_the_shipped_recipe_replays_the_release_configs():
         assert differ <= {"calibrate_box_encoding"} if i == 2 else not differ, (name, differ)
         assert phase.data == step.data and phase.model == step.model
         assert phase.isb == step.isb
-    assert [p.calibrate_scores for p in recipe.train.phases] == [False] * 7 + [True]
+    assert [p.calibrate_scores for p in recipe.train.phases] == [False] * 7 + [True, False]
+    # release 9: after its zoom-crop fine-tune, the coarse layers' logits go down
+    assert [p.layer_score_offsets for p in recipe.train.phases][-1] == [0, 0, 0, -0.8, -0.8, -0.8]
 
 
 def test_the_single_branch_recipe_replays_its_releases_then_takes_the_detector():
+    import dataclasses
+
     recipe = load_config("ssd_isb_single_branch")
     releases = ["configs/embedded_single_branch.yaml", release("finetune_masks_single_branch"),
                 release("finetune_masks_stride4_single_branch")]
@@ -255,5 +260,6 @@ def test_the_single_branch_recipe_replays_its_releases_then_takes_the_detector()
         # release 2 was stopped at its 400-update checkpoint (its config said 1,200)
         assert differ <= {"steps"} if i == 0 else not differ, (name, differ)
         assert phase.data == step.data and phase.isb == step.isb
-    assert recipe.postprocess == step.postprocess
+    # release 9 moved the NMS IoU to 0.5 with the detector (the frame-sized false person)
+    assert recipe.postprocess == dataclasses.replace(step.postprocess, iou_threshold=0.5)
     assert [p.detector_from for p in recipe.train.phases] == ["", "", "runs/ssd_isb_multi_shape"]
