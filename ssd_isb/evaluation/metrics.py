@@ -13,7 +13,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 METRIC_KEYS = ("AP", "AP50", "AP75", "AP50_small", "AP50_medium", "AP50_large", "AR1_50",
-               "AR10_50", "AR100_50", "AR50_small", "AR50_medium", "AR50_large")
+               "AR10_50", "AR100_50", "AR50_small", "AR50_medium", "AR50_large", "AP_small",
+               "AP_medium", "AP_large")
 _AREAS = {"all": 0, "small": 1, "medium": 2, "large": 3}
 _MAXDETS = {1: 0, 10: 1, 100: 2}
 
@@ -59,7 +60,8 @@ def coco_metrics(coco_gt, detections: List[dict], iou_type: str = "segm",
     t50 = int(np.argmin(np.abs(ev.params.iouThrs - 0.5)))
     m100 = _MAXDETS[100]
     out = {"AP": float(ev.stats[0]) * 100, "AP50": float(ev.stats[1]) * 100,
-           "AP75": float(ev.stats[2]) * 100}
+           "AP75": float(ev.stats[2]) * 100, "AP_small": float(ev.stats[3]) * 100,
+           "AP_medium": float(ev.stats[4]) * 100, "AP_large": float(ev.stats[5]) * 100}
     for size in ("small", "medium", "large"):
         out[f"AP50_{size}"] = _mean_valid(precision[t50, :, 0, _AREAS[size], m100])
         out[f"AR50_{size}"] = _mean_valid(recall[t50, 0, _AREAS[size], m100])
