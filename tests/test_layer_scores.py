@@ -133,7 +133,7 @@ def test_score_by_layer_script_tunes_and_applies(tmp_path):
     need(os.path.join(DATA, "coco_person_val2017"))
     out = tmp_path / "layers.json"
     model = tmp_path / "tuned.keras"
-    res = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "score_by_layer.py"),
+    res = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "score_by_layer.py"),
                           "--model", MULTI, "--split", "train", "--max-images", "40",
                           "--tune", "--steps", "-0.4", "0.4", "--apply", MULTI,
                           "--out-model", str(model), "--output", str(out),
@@ -148,7 +148,7 @@ def test_score_by_layer_script_tunes_and_applies(tmp_path):
     # From the cache (the network does not run again), with a costlier
     # frame-sized false person: the same detections before tuning.
     again = tmp_path / "again.json"
-    res = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "score_by_layer.py"),
+    res = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "score_by_layer.py"),
                           "--model", MULTI, "--cache", str(tmp_path / "raw.npz"), "--tune",
                           "--steps", "-0.4", "--large-false-cost", "10", "--output", str(again)],
                          cwd=ROOT, capture_output=True, text=True, timeout=900)

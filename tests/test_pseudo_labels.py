@@ -24,7 +24,7 @@ from ssd_isb.data.pseudo_labels import (
 from ssd_isb.runtime.result import Segmentation
 
 VIDEO = os.path.join(DATA, "videos", "pedestrians_480x360.avi")
-SCRIPT = os.path.join(ROOT, "scripts", "pseudo_label.py")
+SCRIPT = os.path.join(ROOT, "experiments", "pseudo_label.py")
 
 
 def _result(boxes, scores, masks, size=(40, 60)):
