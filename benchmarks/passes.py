@@ -97,11 +97,11 @@ def main(argv=None) -> int:
         peer = per_frame["YOLO11n-seg (peer)"]
         report["ratio_to_peer"] = {n: round(float(np.median(per_frame[n] / peer)), 3)
                                    for n in names}
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text)
+        from ssd_isb.utils.files import write_json
+
+        write_json(args.output, report)  # atomic: a stopped run leaves the last report whole
     return 0
 
 

@@ -212,11 +212,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     sys.path.insert(0, ROOT)
     report = load(args) if args.mode == "load" else soak(args)
-    text = json.dumps(report, indent=2)
-    print(text)
+    print(json.dumps(report, indent=2))
     if args.output:
-        with open(args.output, "w") as fh:
-            fh.write(text)
+        from ssd_isb.utils.files import write_json
+
+        write_json(args.output, report)  # atomic: a stopped run leaves the last report whole
     return 0
 
 

@@ -117,6 +117,17 @@ def build_app(settings: ServeSettings, engine: Engine, metrics, model_name: str,
         except (ValueError, KeyError):
             return None
 
+    def refused(request, route: str, needs_stream: bool = False):
+        """The error answer (counted) for a request without the token, or naming no stream
+        when ``needs_stream``; None when it may go on."""
+        if not authorized(request):
+            count(route, 401)
+            return error(401, "missing or wrong token (Authorization: Bearer T)")
+        if needs_stream and stream_of(request) is None:
+            count(route, 404)
+            return error(404, f"no stream {request.path_params['k']} (GET /v1/streams)")
+        return None
+
     async def page(request: Request):
         if token is not None and request.query_params.get("token"):
             if not authorized(request):
@@ -149,9 +160,8 @@ def build_app(settings: ServeSettings, engine: Engine, metrics, model_name: str,
 
     async def segment(request: Request):
         route = "/v1/segment"
-        if not authorized(request):
-            count(route, 401)
-            return error(401, "missing or wrong token (Authorization: Bearer T)")
+        if (answer := refused(request, route)) is not None:
+            return answer
         try:
             length = int(request.headers.get("content-length") or 0)
         except ValueError:
@@ -201,21 +211,16 @@ def build_app(settings: ServeSettings, engine: Engine, metrics, model_name: str,
                              "ms": round(ms, 2)})
 
     async def streams(request: Request):
-        if not authorized(request):
-            count("/v1/streams", 401)
-            return error(401, "missing or wrong token (Authorization: Bearer T)")
+        if (answer := refused(request, "/v1/streams")) is not None:
+            return answer
         count("/v1/streams", 200)
         return JSONResponse({"streams": [s.status() for s in engine.streams]})
 
     async def latest(request: Request):
         route = "/v1/streams/{k}/latest"
-        if not authorized(request):
-            count(route, 401)
-            return error(401, "missing or wrong token (Authorization: Bearer T)")
+        if (answer := refused(request, route, needs_stream=True)) is not None:
+            return answer
         stream = stream_of(request)
-        if stream is None:
-            count(route, 404)
-            return error(404, f"no stream {request.path_params['k']} (GET /v1/streams)")
         last = stream.latest
         count(route, 200)
         if last is None:
@@ -229,13 +234,9 @@ def build_app(settings: ServeSettings, engine: Engine, metrics, model_name: str,
 
     async def mjpeg(request: Request):
         route = "/v1/streams/{k}/mjpeg"
-        if not authorized(request):
-            count(route, 401)
-            return error(401, "missing or wrong token (Authorization: Bearer T)")
+        if (answer := refused(request, route, needs_stream=True)) is not None:
+            return answer
         stream = stream_of(request)
-        if stream is None:
-            count(route, 404)
-            return error(404, f"no stream {request.path_params['k']} (GET /v1/streams)")
         q = request.query_params
         style = tuple(q.get(k, d) not in ("0", "false", "no")
                       for k, d in (("masks", "1"), ("boxes", "1"), ("blur", "0")))
@@ -306,9 +307,8 @@ def build_app(settings: ServeSettings, engine: Engine, metrics, model_name: str,
             return
 
     async def prometheus(request: Request):
-        if not authorized(request):
-            count("/metrics", 401)
-            return error(401, "missing or wrong token (Authorization: Bearer T)")
+        if (answer := refused(request, "/metrics")) is not None:
+            return answer
         count("/metrics", 200)
         return Response(metrics.text(), media_type="text/plain; version=0.0.4")
 
