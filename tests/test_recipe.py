@@ -44,18 +44,21 @@ def test_recipe_runs_every_phase_and_resumes_after_a_kill(tmp_path, capsys):
     # each phase starts from the one before (the first from the imported zoo detector)
     assert rows[0]["init"] == weights
     assert all(rows[i]["init"] == rows[i - 1]["model"] for i in range(1, len(rows)))
-    last = rows[-1]
-    assert last["model"].endswith("model_scores.keras") and os.path.exists(last["model"])
-    assert 0 < last["score_calibration"]["threshold"] < 1
+    calibrated, last = rows[-2], rows[-1]
+    assert calibrated["model"].endswith("model_scores.keras") and os.path.exists(calibrated["model"])
+    assert 0 < calibrated["score_calibration"]["threshold"] < 1
+    # release 9: the last phase trains on zoomed views, then lowers the coarse layers' logits
+    assert last["model"].endswith("model_layers.keras") and os.path.exists(last["model"])
+    assert last["layer_score_offsets"] == [0, 0, 0, -0.8, -0.8, -0.8]
     assert os.path.exists(report["model"]) and os.path.exists(report["model"] + ".json")
 
-    # Killed in the last phase after its checkpoint: run again, the seven done phases are
+    # Killed in the last phase after its checkpoint: run again, the eight done phases are
     # skipped and the last resumes from its checkpoint (no update is trained twice).
     folder = last["folder"]
-    for name in ("phase.json", "model.keras", "model_scores.keras"):
+    for name in ("phase.json", "model.keras", "model_layers.keras"):
         os.remove(os.path.join(folder, name))
     again = run_recipe(cfg, work, weights, verbose=0, steps=1)["phases"]
-    assert [r["skipped"] for r in again] == [True] * 7 + [False]
+    assert [r["skipped"] for r in again] == [True] * 8 + [False]
     assert again[-1]["steps"] == 1 and os.path.exists(again[-1]["model"])
     with open(os.path.join(work, "recipe.json")) as fh:
         assert json.load(fh)["model"] == report["model"]
