@@ -13,7 +13,7 @@ scoring-conv biases (:mod:`ssd_isb.training.mask_calibration`); the runtime's si
 and every export then use them. Choose on ``--split train``; the dev split stays for measuring.
 Best with annotated images the model did not train on (``--annotations``/``--images``): on
 its own training images the branches fit tighter, and the offsets chosen there shrank the
-larger branches' masks more than unseen images want (model card, "Release 8").
+larger branches' masks more than unseen images want (docs/releases.md, "Release 8").
 Two-stage models with a distinct logit shape per branch (Multi-Shape, Single-Shape).
 
 Needs pycocotools.
