@@ -152,7 +152,8 @@ def test_two_stage_agrees_with_the_single_graph(exports, fmt, q):
                     two.class_names)
     folder = need(os.path.join(DATA, "coco_person_val2017", "images"))
     ious, capped = [], 0
-    for name in sorted(os.listdir(folder))[:24]:
+    # Enough images for over 100 matched masks: release 9's NMS (IoU 0.5) keeps fewer boxes.
+    for name in sorted(os.listdir(folder))[:32]:
         x = model_input(cv2.imread(os.path.join(folder, name)), (320, 320))
         a, b = single(x, 0.3), stages(x, 0.3)
         assert b.has_mask.all()
