@@ -31,6 +31,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
     from ssd_isb.measure.benchmark import default_images
     from ssd_isb.measure.host import cpu_model, stats, versions
+    from ssd_isb.measure.timing import one_blas_thread
     from ssd_isb.runtime import Segmenter, read_image
     from ssd_isb.runtime.image_io import list_images
 
@@ -62,18 +63,19 @@ def main(argv=None) -> int:
     times = {n: np.zeros((len(frames), args.rounds)) for n in names}
     people = {n: np.zeros(len(frames)) for n in names}
     zoomed = np.zeros(len(frames))
-    for n in names:  # warm-up
-        segs[n](frames[0])
-    for r in range(args.rounds):
-        for i, frame in enumerate(frames):
-            order = names[(i + r) % len(names):] + names[:(i + r) % len(names)]
-            for n in order:  # every setting on the same frame, in a rotating order
-                t0 = time.perf_counter()
-                result = segs[n](frame)
-                times[n][i, r] = (time.perf_counter() - t0) * 1e3
-                people[n][i] = len(result)
-                if n == "tiles off, zoom auto":
-                    zoomed[i] = segs[n].last_zoomed
+    with one_blas_thread():  # no BLAS worker spinning into the next run (measure.timing)
+        for n in names:  # warm-up
+            segs[n](frames[0])
+        for r in range(args.rounds):
+            for i, frame in enumerate(frames):
+                order = names[(i + r) % len(names):] + names[:(i + r) % len(names)]
+                for n in order:  # every setting on the same frame, in a rotating order
+                    t0 = time.perf_counter()
+                    result = segs[n](frame)
+                    times[n][i, r] = (time.perf_counter() - t0) * 1e3
+                    people[n][i] = len(result)
+                    if n == "tiles off, zoom auto":
+                        zoomed[i] = segs[n].last_zoomed
     per_frame = {n: np.median(times[n], axis=1) for n in names}
     base = per_frame["tiles off, zoom off"]
     report = {"frames": len(frames), "rounds": args.rounds, "threads": args.threads,

@@ -7,14 +7,30 @@ with caches filled by another model (and, on 2 cores, beside another runtime's s
 threads), which measured a deployed model at twice its latency (6.7 ms alone, 13.9 ms
 alternated run by run with YOLOv8n-seg and the zoo detector). One model is the case
 ``n = 1``.
+
+Every timed run holds numpy's BLAS to one thread (:func:`one_blas_thread`): OpenBLAS's workers
+spin about 0.1 s after a call, so a peer whose decode multiplies matrices (the YOLO-seg mask
+protos) left a core busy for whatever ran next, itself included. That measured YOLO11n-seg
+at 90 ms a 720p frame where it takes 42, and made every ratio to it look twice as good as it is.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence
+import contextlib
+from typing import Dict, Iterator, List, Sequence
 
 from ..runtime.protocol import STAGES, SegmenterBase
 from .host import stats
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS (OpenBLAS, MKL) held to one thread inside the block, so that no BLAS
+    worker spins on a core after a matrix product; the models keep their own threads."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def time_interleaved(segmenters: Sequence[SegmenterBase], frames: Sequence, runs: int,
@@ -32,6 +48,11 @@ def time_interleaved(segmenters: Sequence[SegmenterBase], frames: Sequence, runs
         Per segmenter: ``latency_ms`` (per stage: median, p90, min, max), ``fps_median`` and
         ``detections_per_image``.
     """
+    with one_blas_thread():
+        return _time_interleaved(segmenters, frames, runs, warmup, block)
+
+
+def _time_interleaved(segmenters, frames, runs, warmup, block) -> List[Dict]:
     for seg in segmenters:
         for i in range(warmup):
             seg(frames[i % len(frames)])
