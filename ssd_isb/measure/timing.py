@@ -3,15 +3,14 @@
 Each round gives every segmenter ``block`` consecutive frames, starting at segmenter ``r mod
 n``, so drift of the machine (thermal, other load) hits every model alike and the ratios of one
 table are fair. Blocks rather than single runs: a model alternated run by run always starts
-with caches filled by another model (and, on 2 cores, beside another runtime's spinning
-threads), which measured a deployed model at twice its latency (6.7 ms alone, 13.9 ms
-alternated run by run with YOLOv8n-seg and the zoo detector). One model is the case
-``n = 1``.
+with caches filled by another model. One model is the case ``n = 1``.
 
 Every timed run holds numpy's BLAS to one thread (:func:`one_blas_thread`): OpenBLAS's workers
 spin about 0.1 s after a call, so a peer whose decode multiplies matrices (the YOLO-seg mask
 protos) left a core busy for whatever ran next, itself included. That measured YOLO11n-seg
-at 90 ms a 720p frame where it takes 42, and made every ratio to it look twice as good as it is.
+at 90 ms a 720p frame where it takes 42 and made every ratio to it look twice as good as it
+was; it is also what once timed a deployed model at 13.9 ms alternated run by run with
+YOLOv8n-seg, against 6.7 ms alone.
 """
 
 from __future__ import annotations
