@@ -167,23 +167,15 @@ def auto_grid(image_size: Sequence[int], input_size: Sequence[int],
     return (along, across) if portrait else (across, along)
 
 
-def coarse_grid(image_size: Sequence[int], input_size: Sequence[int] = (320, 320),
-                min_shrink: float = 3.0) -> Optional[Tuple[int, int]]:
-    """A large frame far from the model's shape (16:9 and wider, for the square model) also
-    gets two halves of about the model's aspect: the frame pass shrinks its short side
-    ``min_shrink`` x or more and squeezes its people 1.8x, the fine tiles cut the large ones,
-    and these see them whole at nearly their own aspect (1x2 side by side, 2x1 for a portrait
-    frame).
-
-    Measured on mosaics of training-side photos (``docs/tiles-and-zoom.md``): at 1920x1080
-    (3.4x) the halves add 1.9 box AP50 to the frame and its 3x4 grid; at 1280x720 (2.25x) the
-    frame pass still sees whole whoever a 2x3 tile cuts, and the halves added no box AP50 and
-    0.5 mask AP50 for 2 of 9 passes, so a 720p frame goes without them."""
+def coarse_grid(image_size: Sequence[int], input_size: Sequence[int] = (320, 320)
+                ) -> Optional[Tuple[int, int]]:
+    """A frame far from the model's shape (16:9 and wider, for the square model) also gets
+    two halves of about the model's aspect: the frame pass squeezes its people 1.8x or
+    more, the fine tiles cut the large ones, and these see them whole at nearly their own
+    aspect (1x2 side by side, 2x1 for a portrait frame)."""
     h, w = int(image_size[0]), int(image_size[1])
     frame, model = w / h, float(input_size[1]) / float(input_size[0])
     if max(frame / model, model / frame) < 1.5:
-        return None
-    if min(h / float(input_size[0]), w / float(input_size[1])) < min_shrink:
         return None
     return (1, 2) if frame > model else (2, 1)
 
