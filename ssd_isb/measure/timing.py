@@ -9,8 +9,8 @@ Every timed run holds numpy's BLAS to one thread (:func:`one_blas_thread`): Open
 spin about 0.1 s after a call, so a peer whose decode multiplies matrices (the YOLO-seg mask
 protos) left a core busy for whatever ran next, itself included. That measured YOLO11n-seg
 at 90 ms a 720p frame where it takes 42 and made every ratio to it look twice as good as it
-was; it is also what once timed a deployed model at 13.9 ms alternated run by run with
-YOLOv8n-seg, against 6.7 ms alone.
+was. YOLOv8n-seg's decode makes the same product: the likely cause of an older reading of a
+deployed model at 13.9 ms alternated run by run with it, against 6.7 ms alone.
 """
 
 from __future__ import annotations
