@@ -65,3 +65,38 @@ def test_benchmark_on_real_images_skips_and_counts_the_bad_ones(mini_coco, tmp_p
         assert 0 < row["recall"] <= 1 and 0 < row["precision"] <= 1
     if os.path.isdir(peers):
         assert 0 < auto["share_of_peer_found"] <= 1
+
+
+def _script(mini_coco, out, *extra):
+    return [sys.executable, os.path.join(ROOT, "benchmarks", "people_found.py"),
+            "--annotations", mini_coco["annotations"], "--images", mini_coco["images"],
+            "--output", str(out), *extra]
+
+
+def test_sigterm_keeps_the_frames_counted(mini_coco, tmp_path):
+    import signal
+
+    out = tmp_path / "found.json"
+    # Slow enough to be stopped midway: every frame in three tile settings, one thread.
+    proc = subprocess.Popen(_script(mini_coco, out, "--tiles", "auto", "2x3", "3x4",
+                                    "--threads", "1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # frames are announced as they start
+        if line.startswith("frame 3"):
+            proc.send_signal(signal.SIGTERM)
+            break
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 143, stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["stopped"] == "terminated"
+    frames = {row["frames"] for row in report["rows"].values()}
+    assert len(frames) == 1 and 2 <= frames.pop() < 20  # whole frames, for every setting alike
+
+
+def test_an_unwritable_output_is_one_line_before_any_work(mini_coco, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    run = subprocess.run(_script(mini_coco, blocker / "found.json"), capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert str(blocker) in run.stderr and "frame 1" not in run.stderr

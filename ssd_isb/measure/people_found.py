@@ -60,8 +60,8 @@ class Tally:
 
 
 def count_people(models: Dict[str, Callable], frames: Iterable[Tuple[np.ndarray, np.ndarray]],
-                 threshold: float = 0.5, reference: Optional[str] = None
-                 ) -> Dict[str, Dict[str, float]]:
+                 threshold: float = 0.5, reference: Optional[str] = None,
+                 tallies: Optional[Dict[str, Tally]] = None) -> Dict[str, Dict[str, float]]:
     """Run every model on every frame and count.
 
     Args:
@@ -69,13 +69,16 @@ def count_people(models: Dict[str, Callable], frames: Iterable[Tuple[np.ndarray,
         frames: (decoded frame, ground-truth boxes [N, 4] xyxy pixels) pairs.
         threshold: the application threshold every model's detections are kept at.
         reference: the model whose kept detections the others are matched against (the peer).
+        tallies: filled as frames are counted (pass one to keep the counts of a run that is
+            interrupted).
 
     Returns:
         name -> :meth:`Tally.summary`.
     """
     if reference is not None and reference not in models:
         raise ValueError(f"reference {reference!r} is not one of the models")
-    tallies = {name: Tally() for name in models}
+    tallies = {} if tallies is None else tallies
+    tallies.update({name: Tally() for name in models})
     for frame, gt in frames:
         gt = np.asarray(gt, np.float32).reshape(-1, 4)
         kept = {}
@@ -85,6 +88,7 @@ def count_people(models: Dict[str, Callable], frames: Iterable[Tuple[np.ndarray,
             kept[name] = (np.asarray(result.boxes, np.float32)[keep].reshape(-1, 4),
                           np.asarray(result.scores, np.float32)[keep])
         peer = kept.get(reference) if reference else None
+        # Every model's frame is added at once, so the counts never hold half a frame.
         for name, (boxes, scores) in kept.items():
             tallies[name].add(boxes, scores, gt, None if name == reference else peer)
     return {name: t.summary() for name, t in tallies.items()}
