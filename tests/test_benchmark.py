@@ -44,3 +44,33 @@ def test_benchmark_report(tmp_path, capsys):
     assert rep["peak_rss_mb"] > 100 and rep["model_bytes"] > 1e6
     assert "numpy" in rep["versions"] and rep["cpu"]
     assert main(["benchmark", "--model", path, "--images", str(tmp_path / "none")]) == 2
+
+
+def test_passes_report_has_every_setting_and_the_floor(tmp_path):
+    """benchmarks/passes.py on real 720p frames: each setting's row, and the floor row counts
+    the tile plan's passes (9 on a 1280x720 frame: the frame, its halves, a 2x3 grid)."""
+    import subprocess
+    import sys
+
+    import cv2
+
+    from conftest import ROOT
+
+    photos = need(os.path.join(DATA, "coco_person_val2017", "images"))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for name in sorted(os.listdir(photos))[:2]:
+        cv2.imwrite(str(frames / name), cv2.resize(cv2.imread(os.path.join(photos, name)),
+                                                   (1280, 720)))
+    out = tmp_path / "passes.json"
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "passes.py"),
+                          "--images", str(frames), "--count", "2", "--rounds", "1",
+                          "--output", str(out)], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(out.read_text())
+    rows = report["settings"]
+    assert set(rows) == {"tiles off, zoom off", "tiles auto, zoom off", "tiles off, zoom auto",
+                         "tiles auto, zoom auto", "tiles auto: detect invokes only"}
+    assert rows["tiles auto: detect invokes only"]["passes_per_frame"] == 9
+    assert all("people_per_frame" in v for k, v in rows.items() if "invokes" not in k)
+    assert all(v["frame_median_ms"] > 0 for v in rows.values())
