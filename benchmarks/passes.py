@@ -32,12 +32,6 @@ FLOOR = "tiles auto: detect invokes only"
 
 def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
-    from ssd_isb.measure.benchmark import default_images
-    from ssd_isb.measure.host import cpu_model, stats, versions
-    from ssd_isb.measure.timing import one_blas_thread
-    from ssd_isb.runtime import Segmenter, read_image
-    from ssd_isb.runtime.image_io import list_images
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help="model file (default: the shipped one)")
     p.add_argument("--images", help="folder of frames (default: coco_person_val2017 photos)")
@@ -47,6 +41,25 @@ def main(argv=None) -> int:
     p.add_argument("--peer", help="folder with the YOLO11n-seg TFLite file (../shared/peers)")
     p.add_argument("--output", help="JSON report")
     args = p.parse_args(argv)
+    from ssd_isb.utils.errors import SSDISBError
+    from ssd_isb.utils.files import check_output_file
+
+    try:
+        if args.output:  # before minutes of timing, not after
+            check_output_file(args.output)
+        return _run(args, p)
+    except SSDISBError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args, p) -> int:
+    from ssd_isb.measure.benchmark import default_images
+    from ssd_isb.measure.host import cpu_model, stats, versions
+    from ssd_isb.measure.timing import one_blas_thread
+    from ssd_isb.runtime import Segmenter, read_image
+    from ssd_isb.runtime.image_io import list_images
+
     paths = (list_images(args.images) if args.images else default_images(args.count))
     frames = [read_image(path) for path in paths[:args.count]]
     segs = {f"tiles {t}, zoom {z}": Segmenter(args.model, threads=args.threads, tiles=t,

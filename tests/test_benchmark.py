@@ -74,3 +74,19 @@ def test_passes_report_has_every_setting_and_the_floor(tmp_path):
     assert rows["tiles auto: detect invokes only"]["passes_per_frame"] == 9
     assert all("people_per_frame" in v for k, v in rows.items() if "invokes" not in k)
     assert all(v["frame_median_ms"] > 0 for v in rows.values())
+
+
+def test_passes_refuses_an_unwritable_output_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "passes.py"),
+                          "--count", "1", "--rounds", "1", "--output",
+                          str(blocker / "passes.json")], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert str(blocker) in run.stderr and len(run.stderr.strip().splitlines()) == 1
